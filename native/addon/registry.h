@@ -1,0 +1,9 @@
+// Each binding file registers its functions on the module's exports.
+#pragma once
+#include <napi.h>
+
+namespace farm::addon {
+void RegisterCore(Napi::Env env, Napi::Object exports);   // addon.cc: version, threads, GEMM
+void RegisterModel(Napi::Env env, Napi::Object exports);  // model_binding.cc: Model, Optimizer
+void RegisterRL(Napi::Env env, Napi::Object exports);     // rl_binding.cc: GAE, PPO/DPO/BT losses, KL
+}  // namespace farm::addon

@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// Builds the native addon with cmake-js (the primary build); falls back to node-gyp (CPU only)
+// when CMake is missing. Skips the build when the addon is newer than every native source.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(fileURLToPath(import.meta.url), '..', '..');
+const addon = join(root, 'build/Release/farm.node');
+const force = process.argv.includes('--force');
+
+function newestSource(dir) {
+  let t = 0;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const s = statSync(p);
+    t = Math.max(t, s.isDirectory() ? newestSource(p) : s.mtimeMs);
+  }
+  return t;
+}
+const sourcesTime = Math.max(newestSource(join(root, 'native')), statSync(join(root, 'CMakeLists.txt')).mtimeMs);
+if (!force && existsSync(addon) && statSync(addon).mtimeMs >= sourcesTime) {
+  console.log('farm: native addon is up to date');
+  process.exit(0);
+}
+
+const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', shell: false }).status === 0;
+const hasCmake = spawnSync('cmake', ['--version'], { stdio: 'ignore' }).status === 0;
+const cmakeJs = join(root, 'node_modules/cmake-js/bin/cmake-js');
+const jobs = String(Math.max(1, Math.min(4, (await import('node:os')).availableParallelism())));
+if (hasCmake && existsSync(cmakeJs)) {
+  if (run(process.execPath, [cmakeJs, 'compile', '--parallel', jobs])) process.exit(0);
+  console.error('farm: cmake-js build failed; trying node-gyp (CPU only)');
+}
+const ok = run('npx', ['--no-install', 'node-gyp', 'rebuild']) || run('npm', ['exec', '--', 'node-gyp', 'rebuild']);
+process.exit(ok ? 0 : 1);

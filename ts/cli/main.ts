@@ -1,0 +1,31 @@
+// The `farm` command line. Each file in ./commands registers one command (or a group) on the program,
+// so that each layer owns its own commands: `export function register(program: Command): void`.
+import { Command } from 'commander';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export async function buildProgram(): Promise<Command> {
+  const program = new Command('farm')
+    .description('alpacafarm-ts: learn from pairwise feedback on an embedded farm world or real checkpoints')
+    .showHelpAfterError()
+    .configureHelp({ sortSubcommands: true });
+  const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts')).sort()) {
+    const mod = await import(pathToFileURL(join(dir, file)).href);
+    if (typeof mod.register !== 'function') throw new Error(`ts/cli/commands/${file} exports no register(program)`);
+    mod.register(program);
+  }
+  return program;
+}
+
+const isMain = process.argv[1] && /(?:main\.ts|farm(?:\.mjs)?)$/.test(process.argv[1]);
+if (isMain) {
+  const program = await buildProgram();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    console.error(`farm: ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
+}

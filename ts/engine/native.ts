@@ -1,0 +1,17 @@
+// Loads the native addon (build/Release/farm.node, built by `npm install`).
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const candidates = [join(root, 'build/Release/farm.node'), join(root, 'build/Debug/farm.node')];
+
+function load(): any {
+  const path = candidates.find((p) => existsSync(p));
+  if (!path) throw new Error(`native addon not built (looked for ${candidates.join(', ')}); run \`npm install\` or \`npm run build\``);
+  return createRequire(import.meta.url)(path);
+}
+
+/** The raw addon. Prefer the typed facade in ./engine.ts; this is for bindings' own tests and benches. */
+export const native: any = load();
