@@ -33,5 +33,9 @@ if (hasCmake && existsSync(cmakeJs)) {
   if (run(process.execPath, [cmakeJs, 'compile', '--parallel', jobs])) process.exit(0);
   console.error('farm: cmake-js build failed; trying node-gyp (CPU only)');
 }
-const ok = run('npx', ['--no-install', 'node-gyp', 'rebuild']) || run('npm', ['exec', '--', 'node-gyp', 'rebuild']);
+// npm tells lifecycle scripts where its bundled node-gyp is; otherwise look beside this Node.
+const gyp = [process.env.npm_config_node_gyp,
+  join(process.execPath, '../../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js')].find((p) => p && existsSync(p));
+const ok = gyp ? run(process.execPath, [gyp, 'rebuild']) : false;
+if (!gyp) console.error('farm: neither cmake nor node-gyp is available to build the native addon');
 process.exit(ok ? 0 : 1);
