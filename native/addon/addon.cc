@@ -69,6 +69,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   farm::addon::RegisterCore(env, exports);
   farm::addon::RegisterModel(env, exports);
   farm::addon::RegisterRL(env, exports);
+  farm::addon::RegisterGenerate(env, exports);
   return exports;
 }
 NODE_API_MODULE(farm, Init)

@@ -6,4 +6,5 @@ namespace farm::addon {
 void RegisterCore(Napi::Env env, Napi::Object exports);   // addon.cc: version, threads, GEMM
 void RegisterModel(Napi::Env env, Napi::Object exports);  // model_binding.cc: Model, Optimizer
 void RegisterRL(Napi::Env env, Napi::Object exports);     // rl_binding.cc: GAE, PPO/DPO/BT losses, KL
+void RegisterGenerate(Napi::Env env, Napi::Object exports);  // generate_binding.cc: KV cache, sampling
 }  // namespace farm::addon

@@ -5,7 +5,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const candidates = [join(root, 'build/Release/farm.node'), join(root, 'build/Debug/farm.node')];
+// FARM_NATIVE points at another build of the addon (a side build directory, a CUDA build).
+const candidates = process.env.FARM_NATIVE ? [process.env.FARM_NATIVE]
+  : [join(root, 'build/Release/farm.node'), join(root, 'build/Debug/farm.node')];
 
 function load(): any {
   const path = candidates.find((p) => existsSync(p));

@@ -79,6 +79,24 @@ class Transformer {
   bool backward_ready() const { return have_backward_acts_; }
   int64_t last_positions() const { return (int64_t)B_ * T_; }
 
+  // Read-only weight views for code that runs the model another way (KV-cache decoding, other backends).
+  struct LayerWeights { const float *ln1, *q, *k, *v, *o, *ln2, *gate, *up, *down; };
+  LayerWeights layer_weights(int l) const {
+    const LayerIdx& L = layers_[l];
+    return {p(L.ln1), p(L.q), p(L.k), p(L.v), p(L.o), p(L.ln2), p(L.gate), p(L.up), p(L.down)};
+  }
+  const float* embed_weight() const { return p(i_embed_); }
+  const float* final_norm_weight() const { return p(i_norm_); }
+  // [V, C]; the embedding when tied; null without an LM head.
+  const float* lm_head_weight() const {
+    if (!cfg_.lm_head) return nullptr;
+    return cfg_.tie_word_embeddings ? p(i_embed_) : p(i_lm_);
+  }
+  const float* score_weight() const { return cfg_.scalar_head ? p(i_score_w_) : nullptr; }  // [C]
+  const float* score_bias() const { return cfg_.scalar_head ? p(i_score_b_) : nullptr; }    // [1]
+  const float* rope_cos() const { return rope_cos_.data(); }  // [max_pos, head_dim/2]
+  const float* rope_sin() const { return rope_sin_.data(); }
+
  private:
   struct Acts;
   void ensure_acts(int B, int T, bool need_backward, bool keep_logits);
