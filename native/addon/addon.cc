@@ -70,6 +70,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   farm::addon::RegisterModel(env, exports);
   farm::addon::RegisterRL(env, exports);
   farm::addon::RegisterGenerate(env, exports);
+  farm::addon::RegisterKernels(env, exports);
   return exports;
 }
 NODE_API_MODULE(farm, Init)

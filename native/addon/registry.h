@@ -7,4 +7,5 @@ void RegisterCore(Napi::Env env, Napi::Object exports);   // addon.cc: version, 
 void RegisterModel(Napi::Env env, Napi::Object exports);  // model_binding.cc: Model, Optimizer
 void RegisterRL(Napi::Env env, Napi::Object exports);     // rl_binding.cc: GAE, PPO/DPO/BT losses, KL
 void RegisterGenerate(Napi::Env env, Napi::Object exports);  // generate_binding.cc: KV cache, sampling
+void RegisterKernels(Napi::Env env, Napi::Object exports);   // kernel_binding.cc: each kernel, for gradient checks
 }  // namespace farm::addon
