@@ -26,6 +26,12 @@ export interface Annotation extends Pair {
   time_per_example?: number;
   /** Raw judge text when there is one (HTTP judges). */
   raw_completion?: string;
+  /** Why the preference is null, when it is (parse failure, wrong answer count, exhausted retries). */
+  error?: string;
+  /** True when training-time flip noise replaced the judge's label with a random draw from {1, 2}. */
+  label_noise?: boolean;
+  /** True when the pair was shown to the judge with its outputs swapped (the label is already swapped back). */
+  swapped?: boolean;
 }
 
 export interface AnnotateOptions {
@@ -40,4 +46,36 @@ export interface Annotator {
   readonly name: string;
   /** Annotations in the order of `pairs` (one per pair, preference null where the judge failed). */
   annotate(pairs: Pair[], opts?: AnnotateOptions): Promise<Annotation[]>;
+}
+
+// ---- Additions (issue #6): fields and types added beside the original contract, none renamed or removed. ----
+
+/** Counters an annotator keeps across calls (cache hits, requests, tokens, dollars, failures). */
+export interface AnnotatorStats {
+  pairs: number;
+  labelled: number;
+  failed: number;
+  cacheHits: number;
+  requests: number;
+  retries: number;
+  promptTokens: number;
+  completionTokens: number;
+  /** Dollars. */
+  cost: number;
+  /** Seconds of wall time spent inside annotate(). */
+  seconds: number;
+}
+
+/** An annotator that can also report its counters. */
+export interface AnnotatorWithStats extends Annotator {
+  stats(): AnnotatorStats;
+}
+
+/**
+ * What a reward-model judge needs from the engine (issue #4): a score for each output of each pair, higher is
+ * better. Kept this small so that the engine's reward scoring plugs in without the feedback layer importing
+ * engine internals.
+ */
+export interface PairScorer {
+  score(pairs: Pair[]): Promise<Array<[number, number]>>;
 }
