@@ -4,6 +4,12 @@ import { Command } from 'commander';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Engine } from '../engine/index.ts';
+import { registerScorerLoader } from '../feedback/index.ts';
+import { loadRewardScorer } from '../methods/reward-model.ts';
+
+// `--annotator model:DIR` judges with a reward model; the feedback layer does not import the engine itself.
+registerScorerLoader(async (dir) => loadRewardScorer(await Engine.create({ threads: 2 }), dir));
 
 export async function buildProgram(): Promise<Command> {
   const program = new Command('farm')
