@@ -193,22 +193,19 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   }
 }
 
+// Elementwise: chunks of a fixed size (not per-thread shares), so results never depend on the thread count.
+constexpr int64_t kElemChunk = 16384;
 void swiglu_forward(float* h, const float* gate, const float* up, int64_t n) {
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    float g = gate[i];
-    h[i] = g / (1.f + std::exp(-g)) * up[i];
-  }
+  const VecMath& M = vm();
+#pragma omp parallel for schedule(static) if (n > kElemChunk)
+  for (int64_t c = 0; c < n; c += kElemChunk) M.silu_mul(h + c, gate + c, up + c, std::min(kElemChunk, n - c));
 }
 
 void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n) {
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    float g = gate[i], sg = 1.f / (1.f + std::exp(-g));
-    float silu = g * sg;
-    dup[i] = dh[i] * silu;
-    dgate[i] = dh[i] * up[i] * sg * (1.f + g * (1.f - sg));
-  }
+  const VecMath& M = vm();
+#pragma omp parallel for schedule(static) if (n > kElemChunk)
+  for (int64_t c = 0; c < n; c += kElemChunk)
+    M.silu_mul_backward(dgate + c, dup + c, dh + c, gate + c, up + c, std::min(kElemChunk, n - c));
 }
 
 void logsoftmax_forward(float* logp, float* entropy, float* lse, const float* logits, const int32_t* targets, int BT,

@@ -13,6 +13,10 @@ struct VecMath {
   float (*max)(const float* x, int n);
   float (*dot)(const float* a, const float* b, int n);
   float (*sumsq)(const float* x, int n);
+  // h[i] = silu(gate[i]) * up[i]
+  void (*silu_mul)(float* h, const float* gate, const float* up, int64_t n);
+  // dgate, dup from dh (the SwiGLU backward)
+  void (*silu_mul_backward)(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n);
 };
 const VecMath& vm();
 
