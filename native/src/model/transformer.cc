@@ -126,7 +126,10 @@ size_t Transformer::activation_bytes() const { return acts_ && acts_->buf ? acts
 void Transformer::ensure_acts(int B, int T, bool need_backward, bool keep_logits) {
   if (acts_ && acts_->B == B && acts_->T == T && acts_->backward == need_backward && acts_->logits_kept == keep_logits)
     return;
-  acts_.reset();  // free first: peak memory stays one set of activations
+  // Batches of varying length reuse one buffer when it is large enough (no allocation, no page faults per
+  // step); a larger shape frees the old buffer first so peak memory stays one set of activations.
+  FloatBufferPtr keep = acts_ ? acts_->buf : nullptr;
+  acts_.reset();
   auto a = std::make_unique<Acts>();
   const size_t BT = (size_t)B * T, C = cfg_.hidden_size, I = cfg_.intermediate_size, V = cfg_.vocab_size;
   const size_t HD = cfg_.head_dim(), NH = cfg_.num_attention_heads, NKV = cfg_.num_key_value_heads;
@@ -159,7 +162,12 @@ void Transformer::ensure_acts(int B, int T, bool need_backward, bool keep_logits
   }
   size_t total = 0;
   for (auto& [ptr, n] : plan) total += n;
-  a->buf = std::make_shared<FloatBuffer>(total);
+  if (keep && keep->size >= total) {
+    a->buf = std::move(keep);
+  } else {
+    keep.reset();
+    a->buf = std::make_shared<FloatBuffer>(total);
+  }
   size_t off = 0;
   for (auto& [ptr, n] : plan) { *ptr = a->buf->data + off; off += n; }
   acts_ = std::move(a);
