@@ -86,6 +86,22 @@ test('sftStep loss equals the mean NLL of response tokens only (prompt tokens ca
   assert.ok(Math.abs(r.loss - nllSum / 5) < 1e-5, `loss ${r.loss} vs reference ${nllSum / 5}`);
 });
 
+test('the LM head on target rows only gives the same log-probs and entropies as the full head', async () => {
+  const model = engine.createModel({ ...tiny }, { seed: 8, initStd: 0.2 });
+  const B = 3, T = 9;
+  const { tokens, targets } = tokensFor(B, T, tiny.vocab_size, 12);
+  targets.fill(-1, 9, 18);  // a row without any target
+  const compact = await engine.forward(model, tokens, { batch: B, targets, entropy: true, logits: false });
+  const full = await engine.forward(model, tokens, { batch: B, targets, entropy: true, logits: true });
+  for (let i = 0; i < B * T; i++) {
+    if (targets[i] < 0) { assert.is(compact.logp![i], 0); assert.is(compact.entropy![i], 0); continue; }
+    assert.ok(Math.abs(compact.logp![i] - full.logp![i]) < 1e-5, `logp[${i}]`);
+    assert.ok(Math.abs(compact.entropy![i] - full.entropy![i]) < 1e-5, `entropy[${i}]`);
+  }
+  const none = await engine.forward(model, tokens, { batch: B, targets: new Int32Array(B * T).fill(-1), logits: false });
+  assert.ok(none.logp!.every((x) => x === 0));
+});
+
 const TEXT = 'the farm grows wheat and the cows eat hay. ';
 test('a tiny model memorizes a short text: loss < 0.05 nats/token within 150 steps', async () => {
   const chars = [...new Set(TEXT)].sort();

@@ -66,6 +66,8 @@ class Transformer {
 
   // tokens/targets: [B,T] row-major; targets[i] < 0 means "no target" (padding / prompt).
   // need_backward keeps what backward needs; with_entropy computes the entropy per position.
+  // With targets and without keep_logits, the LM head runs on the rows that have a target only: logp and
+  // entropy are 0 on the other rows (prompt and padding cost no vocabulary-sized work).
   ForwardOutputs forward(const int32_t* tokens, const int32_t* targets, int B, int T, bool need_backward,
                          bool with_entropy, bool keep_logits);
   // Accumulates parameter gradients of L, given dL/dlogp, dL/dentropy, dL/dvalue per position
@@ -116,6 +118,9 @@ class Transformer {
   int B_ = 0, T_ = 0;
   bool have_backward_acts_ = false, entropy_done_ = false;
   std::vector<int32_t> last_tokens_, last_targets_;
+  // LM head over target rows only (training and scoring never need the other rows' logits).
+  std::vector<int32_t> head_rows_, head_targets_;  // rows with a target (empty: all rows)
+  std::vector<float> head_x_, head_lse_, head_logp_, head_entropy_, head_grad_;
 };
 
 // AdamW with decoupled weight decay (PyTorch semantics), state m, v in fp32.

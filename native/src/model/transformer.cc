@@ -220,10 +220,40 @@ ForwardOutputs Transformer::forward(const int32_t* tokens, const int32_t* target
   K.rmsnorm_forward(a.xnf, a.rstdf, xL, p(i_norm_), BT, C, eps);
   ForwardOutputs out;
   entropy_done_ = false;
+  head_rows_.clear();
   if (cfg_.lm_head) {
     const float* wlm = cfg_.tie_word_embeddings ? p(i_embed_) : p(i_lm_);
-    K.gemm(false, true, BT, V, C, a.xnf, C, wlm, C, 0.f, a.logits, V);
-    K.logsoftmax_forward(a.logp, with_entropy ? a.entropy : nullptr, a.lse, a.logits, last_targets_.data(), BT, V);
+    if (targets && !keep_logits) {
+      for (int i = 0; i < BT; i++)
+        if (targets[i] >= 0) head_rows_.push_back(i);
+      if ((int)head_rows_.size() == BT) head_rows_.clear();  // every row: no gather needed
+    }
+    if (targets && !keep_logits && !head_rows_.empty()) {
+      const int R = (int)head_rows_.size();
+      head_x_.resize((size_t)R * C);
+      head_targets_.resize(R);
+      head_lse_.resize(R); head_logp_.resize(R); head_entropy_.resize(R);
+      for (int r = 0; r < R; r++) {
+        std::memcpy(head_x_.data() + (size_t)r * C, a.xnf + (size_t)head_rows_[r] * C, sizeof(float) * C);
+        head_targets_[r] = targets[head_rows_[r]];
+      }
+      K.gemm(false, true, R, V, C, head_x_.data(), C, wlm, C, 0.f, a.logits, V);
+      K.logsoftmax_forward(head_logp_.data(), with_entropy ? head_entropy_.data() : nullptr, head_lse_.data(), a.logits,
+                           head_targets_.data(), R, V);
+      std::memset(a.logp, 0, sizeof(float) * BT);
+      if (with_entropy) std::memset(a.entropy, 0, sizeof(float) * BT);
+      for (int r = 0; r < R; r++) {
+        a.logp[head_rows_[r]] = head_logp_[r];
+        if (with_entropy) a.entropy[head_rows_[r]] = head_entropy_[r];
+      }
+    } else if (targets && !keep_logits && std::none_of(targets, targets + BT, [](int32_t t) { return t >= 0; })) {
+      head_rows_.assign(1, -1);  // marker: no row has a target, the head is skipped
+      std::memset(a.logp, 0, sizeof(float) * BT);
+      if (with_entropy) std::memset(a.entropy, 0, sizeof(float) * BT);
+    } else {
+      K.gemm(false, true, BT, V, C, a.xnf, C, wlm, C, 0.f, a.logits, V);
+      K.logsoftmax_forward(a.logp, with_entropy ? a.entropy : nullptr, a.lse, a.logits, last_targets_.data(), BT, V);
+    }
     entropy_done_ = with_entropy;
     out.logits = keep_logits ? a.logits : nullptr;
     out.logp = a.logp;
@@ -257,12 +287,32 @@ void Transformer::backward(const float* dlogp, const float* dentropy, const floa
 
   float* dxnf = a.dxn;
   std::memset(dxnf, 0, sizeof(float) * (size_t)BT * C);
-  if (cfg_.lm_head && (dlogp || dentropy)) {
-    K.logsoftmax_backward(a.logits, dlogp, dentropy, a.lse, a.entropy, last_targets_.data(), BT, V);
+  const bool head_skipped = head_rows_.size() == 1 && head_rows_[0] < 0;
+  if (cfg_.lm_head && (dlogp || dentropy) && !head_skipped) {
     const float* wlm = cfg_.tie_word_embeddings ? p(i_embed_) : p(i_lm_);
     float* dwlm = cfg_.tie_word_embeddings ? g(i_embed_) : g(i_lm_);
-    K.gemm(false, false, BT, C, V, a.logits, V, wlm, C, 0.f, dxnf, C);
-    K.gemm(true, false, V, C, BT, a.logits, V, a.xnf, C, 1.f, dwlm, C);
+    if (head_rows_.empty()) {
+      K.logsoftmax_backward(a.logits, dlogp, dentropy, a.lse, a.entropy, last_targets_.data(), BT, V);
+      K.gemm(false, false, BT, C, V, a.logits, V, wlm, C, 0.f, dxnf, C);
+      K.gemm(true, false, V, C, BT, a.logits, V, a.xnf, C, 1.f, dwlm, C);
+    } else {
+      // compact rows: gather the per-row gradients, backward through the head, scatter dx back
+      const int R = (int)head_rows_.size();
+      head_grad_.resize((size_t)2 * R);
+      float *cdl = head_grad_.data(), *cde = head_grad_.data() + R;
+      for (int r = 0; r < R; r++) {
+        cdl[r] = dlogp ? dlogp[head_rows_[r]] : 0.f;
+        cde[r] = dentropy ? dentropy[head_rows_[r]] : 0.f;
+      }
+      K.logsoftmax_backward(a.logits, dlogp ? cdl : nullptr, dentropy ? cde : nullptr, head_lse_.data(), head_entropy_.data(),
+                            head_targets_.data(), R, V);
+      float* dxc = a.dh;  // [BT, I] scratch, free until the MLP backward; R*C <= BT*I is not guaranteed, so check
+      std::vector<float> big;
+      if ((size_t)R * C > (size_t)BT * I) { big.resize((size_t)R * C); dxc = big.data(); }
+      K.gemm(false, false, R, C, V, a.logits, V, wlm, C, 0.f, dxc, C);
+      K.gemm(true, false, V, C, R, a.logits, V, head_x_.data(), C, 1.f, dwlm, C);
+      for (int r = 0; r < R; r++) std::memcpy(dxnf + (size_t)head_rows_[r] * C, dxc + (size_t)r * C, sizeof(float) * C);
+    }
   }
   if (cfg_.scalar_head && dvalues) {
     const float* ws = p(i_score_w_);
