@@ -1,0 +1,147 @@
+// Best-of-n (AlpacaFarm): sample n responses per instruction from a policy, score each with a reward model,
+// keep the argmax. A decoding method for evaluation outputs, and the data step of expert iteration.
+//
+// Randomness: sample j of instruction i is drawn from the RNG stream (seed, i, j), so results do not depend on
+// promptBatchSize, and the first sample of best-of-n is exactly the sample best-of-1 would return.
+import type { Engine, Model } from '../engine/index.ts';
+import type { AlpacaExample } from '../data/template.ts';
+import {
+  batches, decodeResponse, encodePrompt, mean, resolveConfig, sampleResponses, since, toRewardFn,
+  type Candidate, type MethodTokenizer, type RewardSource,
+} from './common.ts';
+
+export interface BestOfNConfig {
+  /** n, samples per instruction (AlpacaFarm: 16; their sweep goes up to 1024). */
+  n: number;
+  /** T, sampling temperature (AlpacaFarm: 1.0). */
+  temperature: number;
+  /** p of nucleus sampling (AlpacaFarm: 0.9; 1 = off). */
+  topP: number;
+  /** k of top-k sampling (0 = off). */
+  topK: number;
+  /** Cap on new tokens per sample (AlpacaFarm: 300). */
+  maxNewTokens: number;
+  /** Instructions sampled and scored together: bounds memory to promptBatchSize × n samples. */
+  promptBatchSize: number;
+  /** Sequences per reward-model forward pass. */
+  scoreBatchSize: number;
+  /** Sampling seed. */
+  seed: number;
+  /** Name written to the outputs' `generator` field (default `best-of-<n>`). */
+  generator?: string;
+  /** Keep every sample and its reward in the result (memory: instructions × n). */
+  keepCandidates: boolean;
+  /** Called after each batch of instructions. */
+  onProgress?: (p: { done: number; total: number }) => void;
+}
+
+export const BEST_OF_N_DEFAULTS: Readonly<BestOfNConfig> = Object.freeze({
+  n: 16, temperature: 1, topP: 0.9, topK: 0, maxNewTokens: 300, promptBatchSize: 32, scoreBatchSize: 32, seed: 1, keepCandidates: false,
+});
+
+/** One chosen output, in alpaca_eval's model_outputs format plus its reward. */
+export interface BestOfNOutput {
+  instruction: string;
+  input: string;
+  output: string;
+  generator: string;
+  /** Reward of the chosen sample. */
+  reward: number;
+  /** Index (0..n-1) of the chosen sample. */
+  index: number;
+  /** Its token ids (EOS included when it stopped). */
+  tokens: number[];
+  finishReason: string;
+}
+
+export interface BestOfNMetrics {
+  'bon/n': number;
+  /** Mean reward of the chosen samples. */
+  'bon/reward_best': number;
+  /** Mean reward over all samples (the expected reward of one sample). */
+  'bon/reward_mean': number;
+  /** Mean reward of each instruction's first sample: best-of-1 with the same seed. */
+  'bon/reward_first': number;
+  /** Mean reward std within an instruction's n samples. */
+  'bon/reward_std': number;
+  /** Mean length in tokens of the chosen samples. */
+  'bon/response_length': number;
+  /** Fraction of chosen samples that ended with EOS (not cut by maxNewTokens). */
+  'bon/eos_fraction': number;
+  'bon/instructions': number;
+  'bon/samples': number;
+  'time/generate_ms': number;
+  'time/score_ms': number;
+}
+
+export interface BestOfNResult {
+  outputs: BestOfNOutput[];
+  /** Every sample with its reward, per instruction (only with keepCandidates). */
+  candidates?: { output: string; tokens: number[]; reward: number }[][];
+  metrics: BestOfNMetrics;
+}
+
+/** Best-of-n decoding of `records` with `policy`, rewards from `reward` (see RewardSource). */
+export async function bestOfN(engine: Engine, policy: Model, reward: RewardSource, tokenizer: MethodTokenizer,
+  records: AlpacaExample[], config: Partial<BestOfNConfig> = {}): Promise<BestOfNResult> {
+  const c = resolveConfig('best-of-n', BEST_OF_N_DEFAULTS as BestOfNConfig, config, {
+    int: [['n', 1], ['maxNewTokens', 1], ['promptBatchSize', 1], ['scoreBatchSize', 1], ['topK', 0], ['seed', 0]],
+    range: [['temperature', 0, Infinity], ['topP', Number.MIN_VALUE, 1]],
+  });
+  if (records.length === 0) throw new Error('bestOfN: no records');
+  const generator = c.generator ?? `best-of-${c.n}`;
+  const score = toRewardFn(engine, reward, tokenizer, { batchSize: c.scoreBatchSize });
+  const outputs: BestOfNOutput[] = [];
+  const candidates: BestOfNResult['candidates'] = c.keepCandidates ? [] : undefined;
+  let sumAll = 0, sumFirst = 0, sumStd = 0, genMs = 0, scoreMs = 0;
+  const idx = records.map((_, i) => i);
+  for (const rows of batches(idx, c.promptBatchSize)) {
+    const prompts = rows.map((i) => encodePrompt(tokenizer, records[i]));
+    let t = performance.now();
+    const samples = await sampleResponses(engine, policy, tokenizer, prompts, rows, c);
+    genMs += since(t);
+    const cands: Candidate[] = [];
+    rows.forEach((i, k) => {
+      const r = records[i];
+      for (const s of samples[k]) {
+        cands.push({ instruction: r.instruction, input: r.input ?? '', prompt: prompts[k], response: s.tokens, output: decodeResponse(tokenizer, s.tokens), record: i });
+      }
+    });
+    t = performance.now();
+    const rewards = await score(cands);
+    scoreMs += since(t);
+    rows.forEach((i, k) => {
+      const base = k * c.n;
+      let best = 0;
+      for (let j = 1; j < c.n; j++) if (rewards[base + j] > rewards[base + best]) best = j;  // ties: the earliest sample
+      const group = rewards.subarray(base, base + c.n);
+      const m = mean(group);
+      sumAll += m * c.n;
+      sumFirst += group[0];
+      sumStd += Math.sqrt(group.reduce((a, x) => a + (x - m) ** 2, 0) / c.n);
+      const s = samples[k][best], cand = cands[base + best];
+      outputs.push({ instruction: records[i].instruction, input: records[i].input ?? '', output: cand.output, generator,
+        reward: group[best], index: best, tokens: s.tokens, finishReason: s.finishReason });
+      candidates?.push(samples[k].map((x, j) => ({ output: cands[base + j].output, tokens: x.tokens, reward: group[j] })));
+    });
+    c.onProgress?.({ done: outputs.length, total: records.length });
+  }
+  const N = records.length;
+  return {
+    outputs,
+    ...(candidates ? { candidates } : {}),
+    metrics: {
+      'bon/n': c.n,
+      'bon/reward_best': mean(outputs.map((o) => o.reward)),
+      'bon/reward_mean': sumAll / (N * c.n),
+      'bon/reward_first': sumFirst / N,
+      'bon/reward_std': sumStd / N,
+      'bon/response_length': mean(outputs.map((o) => o.tokens.length)),
+      'bon/eos_fraction': outputs.filter((o) => o.finishReason === 'stop').length / N,
+      'bon/instructions': N,
+      'bon/samples': N * c.n,
+      'time/generate_ms': genMs,
+      'time/score_ms': scoreMs,
+    },
+  };
+}

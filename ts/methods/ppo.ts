@@ -1,0 +1,224 @@
+// PPO (AlpacaFarm's RLHF loop, TRL's metric names) around engine.ppoStep. Each outer step:
+//   1. takes the next rolloutBatchSize prompts of a seeded shuffle of the unlabeled instructions,
+//   2. samples one response per prompt from the policy (temperature 1), recording log π_old and values,
+//   3. scores each response with the reward (a reward model read at the last token, or any RewardSource),
+//   4. runs one PPO phase (KL-penalized rewards against the frozen reference, GAE, clipped updates).
+// The policy is trained in place. The value function is the policy's scalar head (scalar_head: true), a
+// separate value model, or, as AlpacaFarm, a copy of the reward model with a fresh zero head.
+import {
+  AdaptiveKLController, FixedKLController, Model, PPO_DEFAULTS, resolvePPOConfig, packSequences,
+  type Engine, type KLController, type Optimizer, type PPOConfig, type PPOStats, type Rollouts,
+} from '../engine/index.ts';
+import type { AlpacaExample } from '../data/template.ts';
+import {
+  cloneModel, decodeResponse, encodePrompt, mean, padIdOf, resolveConfig, sampleResponses, shuffled, since, toRewardFn,
+  type Candidate, type MethodTokenizer, type RewardSource,
+} from './common.ts';
+
+/** The outer loop's settings; the PPO phase's (cliprange, vfCoef, initKlCoef, ...) are PPOConfig (docs/ppo.md). */
+export interface PPOLoopConfig {
+  /** Outer steps: rollout batches, each followed by one PPO phase (AlpacaFarm peaks after about 20-80). */
+  steps: number;
+  /** B, rollouts per step, one response per prompt (AlpacaFarm: 512). */
+  rolloutBatchSize: number;
+  /** T, rollout temperature (AlpacaFarm: 1.0; log π_old is always taken at temperature 1, as ppoStep trains). */
+  temperature: number;
+  /** p of nucleus sampling for rollouts (1 = off, AlpacaFarm). */
+  topP: number;
+  /** k of top-k sampling for rollouts (0 = off). */
+  topK: number;
+  /** Cap on response tokens (AlpacaFarm: 300). */
+  maxNewTokens: number;
+  /** Prompts longer than this (tokens, BOS included) are left out (AlpacaFarm filters long queries); default: context − maxNewTokens. */
+  maxPromptLength?: number;
+  /** TRL's missing_eos_penalty: subtracted from the score of a response cut before EOS (null = off, AlpacaFarm). */
+  missingEosPenalty: number | null;
+  /** Use the sampler's log-probs (temperature 1, same weights) and values as π_old and V_old instead of recomputing them. */
+  useSamplerLogprobs: boolean;
+  /** Sequences per reward-model forward pass. */
+  scoreBatchSize: number;
+  /** Seed of the prompt order and of sampling (also ppoStep's minibatch shuffling unless `seed` of PPOConfig is set). */
+  rolloutSeed: number;
+}
+
+export type PPOMethodConfig = PPOLoopConfig & Partial<PPOConfig>;
+
+export const PPO_LOOP_DEFAULTS: Readonly<PPOLoopConfig> = Object.freeze({
+  steps: 40, rolloutBatchSize: 512, temperature: 1, topP: 1, topK: 0, maxNewTokens: 300, missingEosPenalty: null,
+  useSamplerLogprobs: true, scoreBatchSize: 32, rolloutSeed: 1,
+});
+
+/**
+ * Every default of the method: AlpacaFarm's PPO with simulated feedback (PPO_DEFAULTS of the engine + the loop),
+ * except whitenRewards = false. ppoStep whitens rewards over the response tokens only, as (r − μ)/σ + μ: that adds
+ * the constant μ − μ/σ to every token, which over responses of different lengths is a per-token length penalty
+ * (AlpacaFarm whitens over fixed-length padded rows, where the constant is the same for every row). Measured on
+ * the farm: with it, a reward for long answers makes answers shorter (test/methods/ppo.test.ts).
+ */
+export const PPO_METHOD_DEFAULTS: Readonly<PPOMethodConfig> = Object.freeze({ ...PPO_DEFAULTS, ...PPO_LOOP_DEFAULTS, whitenRewards: false });
+
+/** What one outer step logs: ppoStep's statistics plus the rollout's. */
+export type PPOLog = PPOStats & {
+  step: number;
+  /** Rollouts seen so far (TRL's `episode`). */
+  episode: number;
+  /** Responses that ended with EOS in this batch (TRL's `val/num_eos_tokens`). */
+  'val/num_eos_tokens': number;
+  /** Mean response length in tokens. */
+  'rollout/response_length': number;
+  /** Mean reward before the missing-EOS penalty. */
+  'rollout/raw_scores': number;
+  'time/generate_ms': number;
+  'time/score_ms': number;
+  'time/step_ms': number;
+};
+
+export interface PPOArgs {
+  /** The policy (LM head; with scalar_head: true it is also the value function). Trained in place. */
+  policy: Model;
+  /** Frozen reference π_ref (default: a copy of the policy taken at the start, i.e. the SFT model). */
+  ref?: Model;
+  /** Separate value model (scalar head). Default: the policy's scalar head, else a copy of the reward model with a zero head. */
+  value?: Model;
+  /** The reward: a reward model, a RewardFn (hand-built or gold rewards) or a PairScorer. */
+  reward?: RewardSource;
+  /** Alias of `reward` for a reward model. */
+  rewardModel?: Model;
+  tokenizer: MethodTokenizer;
+  /** Instructions to roll out on (AlpacaFarm: the unlabeled split). */
+  prompts: AlpacaExample[];
+  config?: Partial<PPOMethodConfig>;
+  /** Policy optimizer (default: AdamW from learningRate, adamEps, warmupSteps, maxGradNorm). */
+  optimizer?: Optimizer;
+  valueOptimizer?: Optimizer;
+  /** KL controller (default: fixed or adaptive per adaptiveKl, from initKlCoef). */
+  klController?: KLController;
+  /** Called after each step; return false to stop early. May be async (evaluate, save a checkpoint). */
+  onStep?: (log: PPOLog) => void | boolean | Promise<void | boolean>;
+}
+
+export interface PPOResult {
+  history: PPOLog[];
+  steps: number;
+  policy: Model;
+  ref: Model;
+  /** The value model trained alongside (the policy itself when it has the scalar head). */
+  value: Model;
+  optimizer: Optimizer;
+  valueOptimizer?: Optimizer;
+  klController: KLController;
+  /** Prompts left out as too long. */
+  skippedPrompts: number;
+}
+
+/** A value model initialized from a reward model, with a fresh zero scalar head (AlpacaFarm's initialization). */
+export function valueModelFromRewardModel(engine: Engine, rewardModel: Model): Model {
+  if (!rewardModel.config.scalar_head) throw new Error('valueModelFromRewardModel: the reward model has no scalar head');
+  const v = cloneModel(engine, rewardModel);
+  for (const p of v.parameters()) if (p.name.startsWith('score.')) p.data.fill(0);
+  return v;
+}
+
+const PPO_KEYS = new Set<string>([...Object.keys(PPO_DEFAULTS), 'miniBatchSize', 'forwardBatchSize', 'seed']);
+
+/** Runs PPO; see the file comment. Returns the per-step logs and what a resumed run needs. */
+export async function ppo(engine: Engine, args: PPOArgs): Promise<PPOResult> {
+  const c = resolveConfig('PPO', PPO_METHOD_DEFAULTS as PPOMethodConfig, args.config, {
+    int: [['steps', 1], ['rolloutBatchSize', 1], ['maxNewTokens', 1], ['topK', 0], ['scoreBatchSize', 1], ['rolloutSeed', 0]],
+    range: [['temperature', Number.MIN_VALUE, Infinity], ['topP', Number.MIN_VALUE, 1]],
+  });
+  const stepConfig = Object.fromEntries(Object.entries(c).filter(([k]) => PPO_KEYS.has(k))) as Partial<PPOConfig>;
+  stepConfig.seed ??= c.rolloutSeed;
+  const pc = resolvePPOConfig(stepConfig);  // validates the phase settings up front
+  if (c.maxPromptLength !== undefined && !(Number.isInteger(c.maxPromptLength) && c.maxPromptLength >= 1))
+    throw new Error(`PPO config maxPromptLength must be an integer >= 1, got ${c.maxPromptLength}`);
+  if (c.missingEosPenalty !== null && !Number.isFinite(c.missingEosPenalty)) throw new Error(`PPO config missingEosPenalty must be a number or null, got ${c.missingEosPenalty}`);
+  const { policy, tokenizer } = args;
+  if (!policy.config.lm_head) throw new Error('ppo: the policy needs an LM head');
+  const rewardSource = args.reward ?? args.rewardModel;
+  if (!rewardSource) throw new Error('ppo: pass a reward (reward model, reward function or pair scorer)');
+  if (args.reward && args.rewardModel) throw new Error('ppo: pass either reward or rewardModel, not both');
+  const score = toRewardFn(engine, rewardSource, tokenizer, { batchSize: c.scoreBatchSize });
+
+  // Prompts that leave room to answer.
+  const P = policy.config.max_position_embeddings;
+  const maxPrompt = c.maxPromptLength ?? P - c.maxNewTokens;
+  if (!(maxPrompt >= 1)) throw new Error(`ppo: maxNewTokens ${c.maxNewTokens} leaves no room for a prompt in the context of ${P}; set maxPromptLength or lower maxNewTokens`);
+  const encoded = args.prompts.map((r) => encodePrompt(tokenizer, r));
+  const usable = encoded.map((_, i) => i).filter((i) => encoded[i].length <= maxPrompt && encoded[i].length < P);
+  if (usable.length === 0) throw new Error(`ppo: none of the ${args.prompts.length} prompts fits in maxPromptLength ${maxPrompt} tokens`);
+
+  const ref = args.ref ?? cloneModel(engine, policy);
+  let value: Model;
+  if (args.value) value = args.value;
+  else if (policy.config.scalar_head) value = policy;
+  else if (rewardSource instanceof Model) value = valueModelFromRewardModel(engine, rewardSource);
+  else throw new Error('ppo: no value function: give the policy a scalar head (scalar_head: true), pass `value`, or use a reward model (a value model is initialized from it)');
+  const shared = value === policy;
+  if (value.config.vocab_size !== policy.config.vocab_size)
+    throw new Error(`ppo: the value model's vocab_size ${value.config.vocab_size} differs from the policy's ${policy.config.vocab_size}`);
+  const optimizer = args.optimizer ?? engine.createOptimizer(policy, { lr: pc.learningRate, eps: pc.adamEps, warmupSteps: pc.warmupSteps, maxGradNorm: pc.maxGradNorm });
+  const valueOptimizer = shared ? undefined
+    : args.valueOptimizer ?? engine.createOptimizer(value, { lr: pc.learningRate, eps: pc.adamEps, warmupSteps: pc.warmupSteps, maxGradNorm: pc.maxGradNorm });
+  const klController = args.klController ?? (pc.adaptiveKl
+    ? new AdaptiveKLController({ init: pc.initKlCoef, target: pc.klTarget, horizon: pc.klHorizon })
+    : new FixedKLController(pc.initKlCoef));
+
+  const padId = padIdOf(tokenizer);
+  const history: PPOLog[] = [];
+  let order = shuffled(usable.length, c.rolloutSeed), epoch = 0, at = 0, episode = 0;
+  for (let step = 1; step <= c.steps; step++) {
+    const t0 = performance.now();
+    // 1. the next prompts of the shuffle (reshuffled per pass over the data)
+    const rows: number[] = [];
+    while (rows.length < c.rolloutBatchSize) {
+      if (at === order.length) { epoch++; at = 0; order = shuffled(usable.length, c.rolloutSeed + epoch); }
+      rows.push(usable[order[at++]]);
+    }
+    const prompts = rows.map((i) => encoded[i]);
+    // 2. one response each; RNG streams keyed by the episode number, so repeated prompts get fresh samples
+    let t = performance.now();
+    const streamIds = rows.map((_, k) => (episode + k) % 2 ** 32);
+    const samples = (await sampleResponses(engine, policy, tokenizer, prompts, streamIds, { ...c, n: 1, seed: c.rolloutSeed })).map((s) => s[0]);
+    const generateMs = since(t);
+    // 3. rewards
+    t = performance.now();
+    const cands: Candidate[] = rows.map((i, k) => ({
+      instruction: args.prompts[i].instruction, input: args.prompts[i].input ?? '', prompt: prompts[k],
+      response: samples[k].tokens, output: decodeResponse(tokenizer, samples[k].tokens), record: i,
+    }));
+    const raw = await score(cands);
+    const scores = Float32Array.from(raw, (x, k) => c.missingEosPenalty !== null && samples[k].finishReason !== 'stop' ? x - c.missingEosPenalty : x);
+    const scoreMs = since(t);
+    // 4. rollouts and one PPO phase
+    const packed = packSequences(cands.map((x) => ({ prompt: x.prompt, response: x.response })), { padId, maxLen: P });
+    const rollouts: Rollouts = { tokens: packed.tokens, batch: packed.batch, seqLen: packed.seqLen, responseMask: packed.mask, scores };
+    if (c.useSamplerLogprobs) {
+      const T = packed.seqLen;
+      const logp = new Float32Array(packed.batch * T);
+      const values = shared ? new Float32Array(packed.batch * T) : undefined;
+      samples.forEach((s, b) => {
+        const o = b * T + prompts[b].length - 1;  // position predicting response token 0
+        logp.set(s.logprobs, o);
+        if (values && s.values) values.set(s.values, o);
+      });
+      rollouts.logp = logp;
+      if (values && samples.every((s) => s.values)) rollouts.values = values;
+    }
+    t = performance.now();
+    const stats = await engine.ppoStep({
+      policy, ref, value: shared ? undefined : value, rollouts, config: stepConfig, optimizer, valueOptimizer, klController,
+    });
+    episode += rows.length;
+    const log: PPOLog = {
+      ...stats, step, episode,
+      'val/num_eos_tokens': samples.filter((s) => s.finishReason === 'stop').length,
+      'rollout/response_length': mean(samples.map((s) => s.tokens.length)),
+      'rollout/raw_scores': mean(raw),
+      'time/generate_ms': generateMs, 'time/score_ms': scoreMs, 'time/step_ms': since(t0),
+    };
+    history.push(log);
+    if ((await args.onStep?.(log)) === false) break;
+  }
+  return { history, steps: history.length, policy, ref, value, optimizer, valueOptimizer, klController, skippedPrompts: args.prompts.length - usable.length };
+}
