@@ -36,7 +36,7 @@ test('defaults are AlpacaFarm\'s PPO with simulated feedback', () => {
   const d = PPO_METHOD_DEFAULTS;
   assert.equal([d.rolloutBatchSize, d.temperature, d.initKlCoef, d.adaptiveKl, d.ppoEpochs, d.learningRate, d.cliprange, d.vfCoef, d.gamma, d.lam],
     [512, 1, 0.0067, false, 2, 1e-5, 0.2, 0.1, 1, 1]);
-  assert.is(d.whitenRewards, false, 'masked reward whitening would add a per-token length penalty (see PPO_METHOD_DEFAULTS)');
+  assert.is(d.whitenRewards, true, 'AlpacaFarm whitens rewards (scaled to unit variance, no length-biasing constant)');
 });
 
 test('a hand-built reward rises over a few outer steps; a strong KL penalty keeps the policy near the reference', async () => {

@@ -23,7 +23,12 @@ export interface PPOConfig {
   gamma: number;
   /** λ, GAE parameter (1). */
   lam: number;
-  /** Whiten the per-token rewards (KL penalty + score) without shifting their mean (AlpacaFarm: true). */
+  /**
+   * Scale the per-token rewards (KL penalty + score) to unit variance over the response tokens (AlpacaFarm:
+   * true). AlpacaFarm computes (r − μ)/σ + μ over fixed-length padded rows, where the constant μ(1 − 1/σ)
+   * lands on every row alike; over masked response tokens that constant would sum to a length bonus or
+   * penalty, so it is left out here: rewards are divided by σ only.
+   */
   whitenRewards: boolean;
   /** Whiten the advantages (shifting the mean) over the response tokens of the batch (true). */
   whitenAdvantages: boolean;
@@ -268,7 +273,7 @@ export async function ppoStep(engine: EngineLike, args: PPOStepArgs): Promise<PP
     clamp: cfg.klClamp,
   });
   const rewardMoments = moments(kl.rewards, { mask });
-  const rewards = cfg.whitenRewards ? whiten(kl.rewards, { mask, shiftMean: false }).out : kl.rewards;
+  const rewards = cfg.whitenRewards ? scaleToUnitVariance(kl.rewards, mask, rewardMoments.var) : kl.rewards;
   const { advantages: rawAdv, returns } = gae({ rewards, values: oldValues, mask, batch: B, seqLen: T, gamma: cfg.gamma, lambda: cfg.lam });
   const advMoments = moments(rawAdv, { mask });
   const advantages = cfg.whitenAdvantages ? whiten(rawAdv, { mask, shiftMean: true }).out : rawAdv;
@@ -392,4 +397,10 @@ class Accumulator {
       entropy: m('entropy'), ratioVar: this.w ? Math.max(0, this.ratioSq / this.w - ratioMean * ratioMean) : 0,
     };
   }
+}
+
+/** r / sqrt(var + 1e-8) on masked positions, 0 elsewhere (see whitenRewards). */
+function scaleToUnitVariance(x: Float32Array, mask: ArrayLike<number>, variance: number): Float32Array {
+  const inv = 1 / Math.sqrt(variance + 1e-8);
+  return Float32Array.from(x, (v, i) => (mask[i] ? v * inv : 0));
 }

@@ -49,13 +49,11 @@ export const PPO_LOOP_DEFAULTS: Readonly<PPOLoopConfig> = Object.freeze({
 });
 
 /**
- * Every default of the method: AlpacaFarm's PPO with simulated feedback (PPO_DEFAULTS of the engine + the loop),
- * except whitenRewards = false. ppoStep whitens rewards over the response tokens only, as (r − μ)/σ + μ: that adds
- * the constant μ − μ/σ to every token, which over responses of different lengths is a per-token length penalty
- * (AlpacaFarm whitens over fixed-length padded rows, where the constant is the same for every row). Measured on
- * the farm: with it, a reward for long answers makes answers shorter (test/methods/ppo.test.ts).
+ * Every default of the method: AlpacaFarm's PPO with simulated feedback (PPO_DEFAULTS of the engine + the loop).
+ * Reward whitening scales to unit variance without adding a per-token constant (see PPOConfig.whitenRewards),
+ * so it carries no length bias; test/methods/ppo.test.ts guards that a reward for long answers makes them longer.
  */
-export const PPO_METHOD_DEFAULTS: Readonly<PPOMethodConfig> = Object.freeze({ ...PPO_DEFAULTS, ...PPO_LOOP_DEFAULTS, whitenRewards: false });
+export const PPO_METHOD_DEFAULTS: Readonly<PPOMethodConfig> = Object.freeze({ ...PPO_DEFAULTS, ...PPO_LOOP_DEFAULTS });
 
 /** What one outer step logs: ppoStep's statistics plus the rollout's. */
 export type PPOLog = PPOStats & {
