@@ -1,13 +1,74 @@
-// Runs native work on the libuv thread pool and settles a Promise: `work` runs off the event loop
-// (farm::Error and std::exception become a rejected Error), `done` builds the result on the JS thread.
+// Runs native work off the event loop and settles a Promise: `work` runs on the addon's one native worker
+// thread (farm::Error and std::exception become a rejected Error), `done` builds the result on the JS thread.
 #pragma once
 #include <napi.h>
+#include <condition_variable>
+#include <deque>
 #include <exception>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 #include "farm/common.h"
 
 namespace farm::addon {
+
+// Every compute job runs on one long-lived native thread. OpenMP keeps a thread pool per calling thread, so
+// jobs spread over libuv's pool would create several pools on 2 cores that wake and spin against each other;
+// one caller means one pool, warm between jobs. The libuv thread of an AsyncWorker only waits here.
+class NativeExecutor {
+ public:
+  static NativeExecutor& get() {
+    static NativeExecutor* ex = new NativeExecutor();  // never destroyed: the worker may outlive static teardown
+    return *ex;
+  }
+  // Runs f on the worker thread and waits; rethrows what f threw.
+  void run(const std::function<void()>& f) {
+    Job job{&f};
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      queue_.push_back(&job);
+    }
+    cv_.notify_one();
+    std::unique_lock<std::mutex> lk(mu_);
+    job_done_.wait(lk, [&] { return job.done; });
+    if (job.error) std::rethrow_exception(job.error);
+  }
+
+ private:
+  struct Job {
+    const std::function<void()>* f;
+    bool done = false;
+    std::exception_ptr error;
+  };
+  NativeExecutor() { std::thread([this] { loop(); }).detach(); }
+  void loop() {
+    for (;;) {
+      Job* job;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return !queue_.empty(); });
+        job = queue_.front();
+        queue_.pop_front();
+      }
+      std::exception_ptr err;
+      try {
+        (*job->f)();
+      } catch (...) {
+        err = std::current_exception();
+      }
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        job->error = err;
+        job->done = true;
+      }
+      job_done_.notify_all();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_, job_done_;
+  std::deque<Job*> queue_;
+};
 
 class PromiseTask : public Napi::AsyncWorker {
  public:
@@ -25,8 +86,10 @@ class PromiseTask : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     try {
-      set_num_threads(threads_);
-      work_();
+      NativeExecutor::get().run([this] {
+        set_num_threads(threads_);
+        work_();
+      });
     } catch (const std::exception& e) {
       SetError(e.what());
     } catch (...) {

@@ -1,9 +1,14 @@
 // The engine facade: one object that owns the backend choice, threads and seed, and runs native work
 // off the event loop. Methods (SFT, PPO, DPO, ...) talk to models only through it.
 import { native } from './native.ts';
-import { AdamW, createModel, Model, type AdamWOptions, type ModelConfig } from './model.ts';
+import { createModel, Model, type ModelConfig } from './model.ts';
 import { packBatch, type SequenceExample, type TokenBatch } from './batch.ts';
-import { learningRate, type ScheduleOptions } from './schedule.ts';
+import { Optimizer, type OptimizerOptions } from './optimizer.ts';
+import { generate, logprobs, GenerationSession, type GenerateOptions, type Sample, type ScoredResponse } from './generate.ts';
+import { ppoStep, type PPOStats, type PPOStepArgs } from './ppo.ts';
+import { rewardStep, scoreResponses, type PreferencePair, type RewardConfig, type RewardStepStats } from './reward.ts';
+import { dpoStep, type DPOConfig, type DPOPair, type DPOStepStats } from './dpo.ts';
+import type { PromptResponse } from './rl.ts';
 import * as ckpt from './checkpoint.ts';
 
 export type Backend = 'auto' | 'cpu' | 'cuda';
@@ -30,23 +35,7 @@ export interface ForwardResult {
 
 export interface StepStats { loss: number; gradNorm: number; tokens: number; lr: number; clipped: boolean }
 
-/** An optimizer with its learning-rate schedule and gradient clipping. */
-export class Optimizer {
-  readonly adamw: AdamW;
-  readonly schedule: ScheduleOptions;
-  readonly maxGradNorm: number;
-  constructor(model: Model, opts: AdamWOptions & ScheduleOptions & { maxGradNorm?: number }) {
-    const { lr, warmupSteps, totalSteps, kind, minLrRatio, maxGradNorm = 1.0, ...adam } = opts;
-    learningRate(0, { lr, warmupSteps, totalSteps, kind, minLrRatio });  // validates early
-    this.adamw = new AdamW(model, adam);
-    this.schedule = { lr, warmupSteps, totalSteps, kind, minLrRatio };
-    if (!(maxGradNorm >= 0)) throw new Error(`maxGradNorm must be >= 0, got ${maxGradNorm}`);
-    this.maxGradNorm = maxGradNorm;
-  }
-  get model(): Model { return this.adamw.model; }
-  get step(): number { return this.adamw.stepCount; }
-  currentLr(): number { return learningRate(this.step, this.schedule); }
-}
+export { Optimizer, type OptimizerOptions };
 
 export class Engine {
   readonly backend: 'cpu' | 'cuda';
@@ -77,7 +66,7 @@ export class Engine {
     return createModel(config, { seed: opts.seed ?? this.seed, initStd: opts.initStd ?? 0.02 });
   }
 
-  createOptimizer(model: Model, opts: AdamWOptions & ScheduleOptions & { maxGradNorm?: number }): Optimizer {
+  createOptimizer(model: Model, opts: OptimizerOptions): Optimizer {
     return new Optimizer(model, opts);
   }
 
@@ -113,6 +102,39 @@ export class Engine {
     const lr = optimizer.currentLr();
     const { gradNorm, clipped } = await optimizer.adamw.step(lr, optimizer.maxGradNorm, this.threads);
     return { loss, gradNorm, tokens, lr, clipped };
+  }
+
+  /** Samples `n` continuations of every prompt with a shared, prefilled KV cache (see GenerateOptions). */
+  generate(model: Model, prompts: number[][], options: GenerateOptions = {}): Promise<Sample[][]> {
+    return generate(this, model, prompts, options);
+  }
+
+  /** Log-probs of given responses after their prompts, summed and per token, batched. */
+  logprobs(model: Model, prompts: number[][], responses: number[][], opts?: Parameters<typeof logprobs>[4]): Promise<ScoredResponse[]> {
+    return logprobs(this, model, prompts, responses, opts);
+  }
+
+  /** A forkable KV-cache session (prefill, sample, extend, fork): the building block of tree search (TreeBoN). */
+  session(model: Model, opts: { maxSequences: number; maxLength?: number }): GenerationSession {
+    return new GenerationSession(this, model, opts);
+  }
+
+  /** One PPO optimization phase over a rollout batch (epochs x shuffled minibatches); AlpacaFarm defaults. */
+  ppoStep(args: PPOStepArgs): Promise<PPOStats> { return ppoStep(this, args); }
+
+  /** One Bradley-Terry step of a reward model (scalar head at the last response token). */
+  rewardStep(model: Model, pairs: PreferencePair[], optimizer: Optimizer, config?: RewardConfig): Promise<RewardStepStats> {
+    return rewardStep(this, { model, pairs, optimizer, config });
+  }
+
+  /** Reward-model scores of prompt+response sequences (scalar head at the last token), in input order. */
+  scoreResponses(model: Model, seqs: PromptResponse[], opts?: { batchSize?: number; padId?: number }): Promise<Float32Array> {
+    return scoreResponses(this, model, seqs, opts);
+  }
+
+  /** One DPO step (sigmoid, IPO or label-smoothed) against a frozen reference or precomputed reference log-probs. */
+  dpoStep(policy: Model, pairs: DPOPair[], optimizer: Optimizer, opts: { ref?: Model; config?: Partial<DPOConfig> } = {}): Promise<DPOStepStats> {
+    return dpoStep(this, { policy, ref: opts.ref, pairs, optimizer, config: opts.config });
   }
 
   saveModel(model: Model, dir: string): Promise<void> { return ckpt.saveModel(model, dir); }
