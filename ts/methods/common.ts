@@ -115,6 +115,21 @@ export function cloneModel(engine: Engine, model: Model): Model {
   return copy;
 }
 
+/**
+ * A reward or value model initialized from a policy, as AlpacaFarm does: every tensor the two share (same name
+ * and shape) is copied; the scalar head starts at zero. Returns the new model.
+ */
+export function scalarModelFrom(engine: Engine, policy: Model): Model {
+  const m = engine.createModel({ ...policy.config, lm_head: false, scalar_head: true });
+  const src = new Map(policy.parameters().map((p) => [p.name, p]));
+  for (const p of m.parameters()) {
+    const s = src.get(p.name);
+    if (s && s.data.length === p.data.length) p.data.set(s.data);
+    else if (p.name.startsWith('score.')) p.data.fill(0);
+  }
+  return m;
+}
+
 /** Splits items into consecutive batches of at most `size`. */
 export function batches<T>(items: readonly T[], size: number): T[][] {
   if (!Number.isInteger(size) || size < 1) throw new Error(`batch size must be a positive integer, got ${size}`);
