@@ -66,13 +66,15 @@ for (const [name, M, N, K, ta, tb] of shapes) {
 
 function runTorch(): { train_tokens_per_s: number; forward_tokens_per_s: number; torch: string } | null {
   if (process.argv.includes('--no-torch')) return null;
-  const ok = spawnSync('python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+  // Debian's python3-torch lives under the system Python, which a pyenv `python3` on PATH may shadow.
+  const python = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  const ok = python !== undefined;
   if (!ok) { console.error('train-step: PyTorch not found (apt-get install python3-torch libopenblas0-openmp); skipping the side-by-side run'); return null; }
   const omp = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
   const env = { ...process.env, OMP_NUM_THREADS: String(threads), ...(existsSync(omp) ? { LD_LIBRARY_PATH: omp } : {}) };
   const args = JSON.stringify({ vocab: cfg.vocab_size, hidden: cfg.hidden_size, layers: cfg.num_hidden_layers, heads: cfg.num_attention_heads,
     intermediate: cfg.intermediate_size, batch: B, seq: T, threads, reps: quick ? 3 : 7 });
-  const r = spawnSync('python3', [new URL('./reference/train_step_torch.py', import.meta.url).pathname, args], { env, encoding: 'utf8' });
+  const r = spawnSync(python!, [new URL('./reference/train_step_torch.py', import.meta.url).pathname, args], { env, encoding: 'utf8' });
   if (r.status !== 0) { console.error(`train-step: PyTorch reference failed: ${r.stderr.slice(-500)}`); return null; }
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }

@@ -81,12 +81,12 @@ export async function runQuickPipeline(o: QuickPipelineOptions): Promise<QuickPi
   log(`model: ${(model.numParameters / 1e6).toFixed(2)}M parameters`);
   let firstLoss = NaN;
   const res = await sft(engine, model, tokenizer, splits.sft as AlpacaRecord[], {
-    epochs: o.sftEpochs ?? 3, lr: o.sftLr ?? 3e-3, batchSize: o.batchSize ?? 16, seed,
+    epochs: o.sftEpochs ?? 6, lr: o.sftLr ?? 3e-3, batchSize: o.batchSize ?? 16, seed,
     onStep: (s) => { if (s.step === 1) firstLoss = s.loss; o.onSftStep?.(s); },
   });
   await engine.saveModel(model, join(o.outDir, 'sft'));
   tokenizer.save(join(o.outDir, 'sft', 'tokenizer.json'));
-  log(`sft: ${res.steps} steps, loss ${firstLoss.toFixed(3)} -> ${res.finalLoss.toFixed(3)}, ${Math.round(res.tokens / res.seconds)} tokens/s`);
+  log(`sft: ${res.steps} steps, loss ${firstLoss.toFixed(3)} -> ${res.finalLoss.toFixed(3)} (response tokens), ${res.seconds.toFixed(0)} s`);
 
   // 4. Outputs on the evaluation instructions (AlpacaFarm samples at temperature 0.7).
   const evalSet = splits.eval.slice(0, o.evalInstances ?? 200);
@@ -124,7 +124,7 @@ export async function runQuickPipeline(o: QuickPipelineOptions): Promise<QuickPi
     const panelLabels = await (await createAnnotator('panel', { world, seed })).annotate(heldPairs);
     const scores = await rewardScorer(engine, rm, tokenizer).score(heldPairs);
     const agree = heldPairs.filter((_, i) => (scores[i][1] > scores[i][0] ? 2 : 1) === panelLabels[i].preference).length / Math.max(1, heldPairs.length);
-    rewardModel = { pairs: records.filter((r) => r.preference >= 1).length, trainAccuracy: trained.finalAccuracy, heldOutAgreementWithPanel: agree };
+    rewardModel = { pairs: records.filter((r) => r.preference >= 1).length, trainAccuracy: trained.lastEpochAccuracy, heldOutAgreementWithPanel: agree };
     log(`reward model: ${rewardModel.pairs} pool-labelled pairs, agreement with the human panel on held-out pairs ${(100 * agree).toFixed(1)}%`);
     const n = o.bestOfN ?? 8;
     const bon = await bestOfN(engine, model, rm, tokenizer, evalSet, { n, temperature: 1, topP: 0.9, maxNewTokens: o.maxNewTokens ?? 96, seed });
@@ -152,8 +152,10 @@ export async function runQuickPipeline(o: QuickPipelineOptions): Promise<QuickPi
   gold.demonstrator = meanGold(evalSet.map((r) => ({ ...r, output: demo.respond(r.instruction, r.input) })));
   gold.reference = meanGold(reference);
   log(`gold quality (0-1): ${Object.entries(gold).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
-  return {
+  const result: QuickPipelineResult = {
     sft: { steps: res.steps, firstLoss, finalLoss: res.finalLoss, tokensPerSecond: res.tokens / res.seconds, seconds: res.seconds },
     evaluations, gold, rewardModel, samples: methods.sft.slice(0, 3), seconds: (performance.now() - t0) / 1000,
   };
+  writeFileSync(join(o.outDir, 'results.json'), JSON.stringify(result, null, 2));
+  return result;
 }

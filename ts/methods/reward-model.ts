@@ -42,16 +42,20 @@ export async function trainRewardModel(engine: Engine, model: Model, tokenizer: 
   const optimizer = engine.createOptimizer(model, { lr: c.lr, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm,
     kind: 'cosine', warmupSteps: Math.floor(c.warmupRatio * totalSteps), totalSteps });
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
-  let step = 0, last = { loss: NaN, accuracy: NaN };
+  let step = 0, epochLoss = 0, epochCorrect = 0, epochPairs = 0;
   for (let epoch = 0; epoch < c.epochs; epoch++) {
     const order = shuffled(data.length, c.seed + epoch);
+    epochLoss = 0; epochCorrect = 0; epochPairs = 0;
     for (let i = 0; i < order.length; i += c.batchSize) {
-      const s = await engine.rewardStep(model, order.slice(i, i + c.batchSize).map((k) => data[k]), optimizer, { padId });
-      step++; last = { loss: s.loss, accuracy: s.accuracy };
+      const batch = order.slice(i, i + c.batchSize).map((k) => data[k]);
+      const s = await engine.rewardStep(model, batch, optimizer, { padId });
+      step++;
+      epochLoss += s.loss * batch.length; epochCorrect += s.accuracy * batch.length; epochPairs += batch.length;
       c.onStep?.({ step, totalSteps, loss: s.loss, accuracy: s.accuracy });
     }
   }
-  return { steps: step, finalLoss: last.loss, finalAccuracy: last.accuracy, optimizer };
+  // pair-weighted means over the last epoch (the model changes during it: a training figure, not a held-out one)
+  return { steps: step, lastEpochLoss: epochLoss / epochPairs, lastEpochAccuracy: epochCorrect / epochPairs, optimizer };
 }
 
 /** A PairScorer over a reward model: the rewards of output_1 and output_2 of each pair. */

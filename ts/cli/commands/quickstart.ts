@@ -9,7 +9,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output directory', 'runs/quickstart')
     .option('--seed <n>', 'seed of the world, data, model and sampling', '1')
     .option('--threads <n>', 'native threads', '2')
-    .option('--epochs <n>', 'SFT epochs', '3')
+    .option('--epochs <n>', 'SFT epochs', '6')
     .option('--eval-instances <n>', 'evaluation instructions', '200')
     .option('--pairs <n>', 'preference instructions labelled by the noisy simulated pool for the reward model (0: skip RM and best-of-n)', '1000')
     .option('--best-of <n>', 'n of best-of-n decoding with the reward model', '8')
