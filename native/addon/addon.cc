@@ -1,5 +1,6 @@
 // Module entry and the core functions: build info, threads, direct GEMM access (tests, benches).
 #include <napi.h>
+#include "async.h"
 #include "checks.h"
 #include "registry.h"
 #include "farm/gemm.h"
@@ -52,8 +53,11 @@ static Napi::Value Sgemm(const Napi::CallbackInfo& info) {
   const float* A = f32(o.Get("A"), "A", (int64_t)M * K);
   const float* B = f32(o.Get("B"), "B", (int64_t)K * N);
   float* C = f32(o.Get("C"), "C", (int64_t)M * N);
-  set_num_threads(threads);
-  sgemm(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+  // On the native worker thread like every other job: one OpenMP pool in the process.
+  NativeExecutor::get().run([&] {
+    set_num_threads(threads);
+    sgemm(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+  });
   return env.Undefined();
 }
 
