@@ -29,9 +29,11 @@ const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', s
 const hasCmake = spawnSync('cmake', ['--version'], { stdio: 'ignore' }).status === 0;
 const cmakeJs = join(root, 'node_modules/cmake-js/bin/cmake-js');
 const jobs = String(Math.max(1, Math.min(4, (await import('node:os')).availableParallelism())));
-if (hasCmake && existsSync(cmakeJs)) {
+if (hasCmake && existsSync(cmakeJs) && process.env.FARM_BUILD !== 'node-gyp') {
   if (run(process.execPath, [cmakeJs, 'compile', '--parallel', jobs])) process.exit(0);
-  console.error('farm: cmake-js build failed; trying node-gyp (CPU only)');
+  // A compile error would fail under node-gyp too, and its `rebuild` would wipe build/: stop here.
+  console.error('farm: the cmake-js build failed (see above); set FARM_BUILD=node-gyp to try the CPU-only node-gyp build');
+  if (process.env.FARM_BUILD !== 'node-gyp') process.exit(1);
 }
 // npm tells lifecycle scripts where its bundled node-gyp is; otherwise look beside this Node.
 const gyp = [process.env.npm_config_node_gyp,
