@@ -113,11 +113,11 @@ export async function runQuickPipeline(o: QuickPipelineOptions): Promise<QuickPi
     const records: PreferenceRecord[] = pairs.map((p, i) => ({ ...p, preference: labels[i].preference ?? 0 }));
     writeFileSync(join(o.outDir, 'preferences.json'), JSON.stringify(records.map((r) => ({ ...r, annotator: 'pool:train' })), null, 1));
     const rm = scalarModelFrom(engine, model);
-    const trained = await trainRewardModel(engine, rm, tokenizer, records, { epochs: o.rewardEpochs ?? 2, lr: 3e-4, seed });
+    const trained = await trainRewardModel(engine, rm, tokenizer, records, { epochs: o.rewardEpochs ?? 2, lr: 1e-3, seed });
     await engine.saveModel(rm, join(o.outDir, 'reward_model'));
     tokenizer.save(join(o.outDir, 'reward_model', 'tokenizer.json'));
     // held out: the reward model against the human panel on pairs of SFT samples it never saw
-    const heldRows = splits.val.slice(0, 100);
+    const heldRows = splits.val.slice(0, 200);
     const heldTwo = await samplePolicy(heldRows, 2, 1, seed + 2);
     const heldPairs = heldRows.map((r, i) => ({ instruction: r.instruction, input: r.input, output_1: decode(heldTwo[i][0].tokens), output_2: decode(heldTwo[i][1].tokens) }))
       .filter((p) => p.output_1 !== p.output_2);
