@@ -120,6 +120,7 @@ class Transformer {
   std::vector<int32_t> last_tokens_, last_targets_;
   // LM head over target rows only (training and scoring never need the other rows' logits).
   std::vector<int32_t> head_rows_, head_targets_;  // rows with a target (empty: all rows)
+  bool head_skipped_ = false;                     // no row had a target: the LM head did not run
   std::vector<float> head_x_, head_lse_, head_logp_, head_entropy_, head_grad_;
 };
 

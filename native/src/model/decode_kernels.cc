@@ -99,18 +99,6 @@ __attribute__((target("avx2,fma"))) void micro_avx2(const float* x, int ldx, con
       *o = acc ? *o + t : t;
     }
 }
-__attribute__((target("avx2,fma"))) float dot_avx2(const float* a, const float* b, int n) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  int i = 0;
-  for (; i + 16 <= n; i += 16) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-  }
-  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-  float t = hsum(_mm256_add_ps(s0, s1));
-  for (; i < n; i++) t += a[i] * b[i];
-  return t;
-}
 __attribute__((target("avx2,fma"))) void axpy_avx2(float* y, float a, const float* x, int n) {
   __m256 va = _mm256_set1_ps(a);
   int i = 0;
@@ -235,7 +223,8 @@ Impl pick() {
   const char* force = std::getenv("FARM_DECODE_IMPL");
   const bool portable = force && std::string(force) == "portable";
   if (!portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    return {"avx2", FARM_MICRO_TABLE(micro_avx2), dot_avx2, axpy_avx2, scores_avx2, weighted_sum_avx2, silu_mul_avx2};
+    // the AVX2 dot is the CPU kernels' own (cpu/vecmath), the same instruction sequence
+    return {"avx2", FARM_MICRO_TABLE(micro_avx2), cpu::vm().dot, axpy_avx2, scores_avx2, weighted_sum_avx2, silu_mul_avx2};
   return {"portable", FARM_MICRO_TABLE(micro_portable), dot_portable, axpy_portable, scores_portable,
           weighted_sum_portable, silu_mul_portable};
 }

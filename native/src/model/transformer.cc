@@ -221,6 +221,7 @@ ForwardOutputs Transformer::forward(const int32_t* tokens, const int32_t* target
   ForwardOutputs out;
   entropy_done_ = false;
   head_rows_.clear();
+  head_skipped_ = false;
   if (cfg_.lm_head) {
     const float* wlm = cfg_.tie_word_embeddings ? p(i_embed_) : p(i_lm_);
     if (targets && !keep_logits) {
@@ -247,7 +248,7 @@ ForwardOutputs Transformer::forward(const int32_t* tokens, const int32_t* target
         if (with_entropy) a.entropy[head_rows_[r]] = head_entropy_[r];
       }
     } else if (targets && !keep_logits && std::none_of(targets, targets + BT, [](int32_t t) { return t >= 0; })) {
-      head_rows_.assign(1, -1);  // marker: no row has a target, the head is skipped
+      head_skipped_ = true;
       std::memset(a.logp, 0, sizeof(float) * BT);
       if (with_entropy) std::memset(a.entropy, 0, sizeof(float) * BT);
     } else {
@@ -287,8 +288,7 @@ void Transformer::backward(const float* dlogp, const float* dentropy, const floa
 
   float* dxnf = a.dxn;
   std::memset(dxnf, 0, sizeof(float) * (size_t)BT * C);
-  const bool head_skipped = head_rows_.size() == 1 && head_rows_[0] < 0;
-  if (cfg_.lm_head && (dlogp || dentropy) && !head_skipped) {
+  if (cfg_.lm_head && (dlogp || dentropy) && !head_skipped_) {
     const float* wlm = cfg_.tie_word_embeddings ? p(i_embed_) : p(i_lm_);
     float* dwlm = cfg_.tie_word_embeddings ? g(i_embed_) : g(i_lm_);
     if (head_rows_.empty()) {
