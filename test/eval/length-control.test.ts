@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fitLogistic, isExtremeChange, lengthControlledWinRate, sigmoid, mean } from '../../ts/eval/index.ts';
+import { isExtremeChange, lengthControlledWinRate, mean, sem, sigmoid, type GamedRows } from '../../ts/eval/index.ts';
 
 const close = (a: number, b: number, tol = 1e-9, msg = '') => assert.ok(Math.abs(a - b) <= tol, `${msg} ${a} vs ${b}`);
 
@@ -20,133 +20,104 @@ function gaussian(r: () => number): number {
 }
 
 /**
- * A judge with a length bias: P(model wins) = sigmoid(logit(quality) + bias * tanh(delta / scale)).
- * Returns hard labels drawn from it (1 win, 0 loss) and the lengths.
+ * A judge with a length bias: P(model wins) = sigmoid(logit(quality) + bias * tanh((model - reference) / 250)).
+ * Hard labels drawn from it, and the lengths.
  */
 function synthetic(n: number, quality: number, bias: number, meanDelta: number, seed: number) {
   const r = rng(seed);
-  const scores: number[] = [], refLen: number[] = [], modLen: number[] = [];
+  const scores: number[] = [], referenceLengths: number[] = [], modelLengths: number[] = [];
   const logitQ = Math.log(quality / (1 - quality));
   for (let i = 0; i < n; i++) {
     const ref = 300 + Math.round(100 * gaussian(r));
-    const delta = Math.round(meanDelta + 250 * gaussian(r));
-    const mod = Math.max(1, ref + delta);
-    const p = sigmoid(logitQ + bias * Math.tanh((mod - ref) / 250));
-    scores.push(r() < p ? 1 : 0);
-    refLen.push(ref);
-    modLen.push(mod);
+    const mod = Math.max(1, ref + Math.round(meanDelta + 250 * gaussian(r)));
+    scores.push(r() < sigmoid(logitQ + bias * Math.tanh((mod - ref) / 250)) ? 1 : 0);
+    referenceLengths.push(ref);
+    modelLengths.push(mod);
   }
-  return { scores, referenceLengths: refLen, modelLengths: modLen };
+  return { scores, referenceLengths, modelLengths };
 }
 
-test('logistic fit: intercept-only recovers logit(mean), gradient vanishes at the optimum', () => {
-  const y = [1, 0, 0, 1, 0, 0.5, 0.25, 0];
-  const fit = fitLogistic(y.map(() => [1]), y);
-  assert.ok(fit.converged);
-  close(sigmoid(fit.coef[0]), mean(y), 1e-10);
-  const x = y.map((_, i) => [1, Math.sin(i)]);
-  const f2 = fitLogistic(x, y);
-  const g = [0, 0];
-  x.forEach((row, i) => {
-    const p = sigmoid(row[0] * f2.coef[0] + row[1] * f2.coef[1]);
-    g[0] += (p - y[i]) * row[0];
-    g[1] += (p - y[i]) * row[1];
-  });
-  close(g[0], 0, 1e-9, 'grad0');
-  close(g[1], 0, 1e-9, 'grad1');
+test('the baseline against itself: exactly 50 with standard error 0', () => {
+  const d = synthetic(50, 0.5, 1, 0, 1);
+  const lc = lengthControlledWinRate({ ...d, isBaseline: true });
+  assert.equal([lc.length_controlled_winrate, lc.lc_standard_error], [50, 0]);
 });
 
-test('soft labels equal alpaca_eval\'s duplicated weighted hard rows', () => {
-  const r = rng(3);
-  const x: number[][] = [], y: number[] = [];
-  for (let i = 0; i < 200; i++) {
-    const t = gaussian(r);
-    x.push([1, Math.tanh(t)]);
-    y.push(Math.min(1, Math.max(0, sigmoid(0.3 + t) + 0.2 * (r() - 0.5))));
-  }
-  const soft = fitLogistic(x, y);
-  const dupX = [...x, ...x];
-  const dupY = [...y.map(() => 1), ...y.map(() => 0)];
-  const dupW = [...y, ...y.map((v) => 1 - v)];
-  const hard = fitLogistic(dupX, dupY, { weights: dupW });
-  close(soft.coef[0], hard.coef[0], 1e-8);
-  close(soft.coef[1], hard.coef[1], 1e-8);
+test('LC is 100 mean sigmoid(b d + c) over every row, missing preferences included; the s.e. is the sem of those', () => {
+  const r = rng(2);
+  const d = synthetic(400, 0.4, 1.5, 100, 2);
+  const difficulty = d.scores.map(() => gaussian(r));
+  const scores = d.scores.map((s, i) => (i % 37 === 0 ? NaN : s));
+  const lc = lengthControlledWinRate({ ...d, scores, difficulty });
+  assert.equal(lc.variant, 'length_controlled_noreg');
+  const per = difficulty.map((x) => sigmoid(lc.coefficients.difficulty * x + lc.coefficients.model));
+  close(lc.length_controlled_winrate, 100 * mean(per), 1e-9);
+  close(lc.lc_standard_error, 100 * sem(per), 1e-9);
+  assert.equal([lc.n_rows, lc.n_fitted], [400, 400 - 11]);
+  assert.ok(lc.converged);
+  assert.ok(lc.cv.Cs.includes(lc.C));
 });
 
-test('bad inputs to the fit are errors', () => {
-  assert.throws(() => fitLogistic([[1], [1, 2]], [0, 1]), /row 1 has 2 features/);
-  assert.throws(() => fitLogistic([[1]], [1.5]), /outside \[0, 1\]/);
-  assert.throws(() => lengthControlledWinRate({ scores: [1], referenceLengths: [], modelLengths: [1] }), /1 scores but 0 reference/);
-});
-
-test('equal lengths: length-controlled win-rate equals the raw win-rate', () => {
-  const scores = [1, 0, 0.5, 1, 0, 0, 1, 0.25];
-  const lens = scores.map(() => 100);
-  const lc = lengthControlledWinRate({ scores, referenceLengths: lens, modelLengths: lens });
-  close(lc.length_controlled_winrate, 100 * mean(scores), 1e-9);
-  assert.equal(lc.coefficients.length, 0);
-  assert.match(lc.note ?? '', /all length differences are equal/);
-  // a constant difference is also no information about length
-  const lc2 = lengthControlledWinRate({ scores, referenceLengths: lens, modelLengths: lens.map((l) => l + 50) });
-  close(lc2.length_controlled_winrate, 100 * mean(scores), 1e-9);
-});
-
-test('length-loving judge, model longer: LC moves down toward the true quality', () => {
+test('minimal variant: a length-loving judge and a longer model, LC moves down toward the true quality', () => {
   const d = synthetic(3000, 0.3, 2, 200, 11);
   const raw = 100 * mean(d.scores);
   const lc = lengthControlledWinRate(d);
+  assert.equal(lc.variant, 'length_controlled_minimal');
   assert.ok(raw > 40, `raw ${raw}`);
-  assert.ok(lc.length_controlled_winrate < raw - 5, `lc ${lc.length_controlled_winrate} raw ${raw}`);
-  assert.ok(Math.abs(lc.length_controlled_winrate - 30) < 4, `lc ${lc.length_controlled_winrate} should be near 30`);
-  assert.ok(lc.coefficients.length > 0.5);
-  assert.ok(lc.lc_standard_error > 0 && lc.lc_standard_error < 5, `se ${lc.lc_standard_error}`);
-  assert.ok(lc.converged);
+  assert.ok(Math.abs(lc.length_controlled_winrate - 30) < 4, `lc ${lc.length_controlled_winrate} should be near 30 (raw ${raw})`);
+  // alpaca_eval's sign: x = (reference - model) / sd, so a judge that loves length gives a negative slope
+  assert.ok(lc.coefficients.length < -0.5, `length ${lc.coefficients.length}`);
+  // without a difficulty term every row predicts the same: alpaca_eval's s.e. is 0, ours estimates the fit's
+  close(lc.lc_standard_error, 0, 1e-12);
+  assert.ok(lc.fit_standard_error > 0.3 && lc.fit_standard_error < 5, `fit s.e. ${lc.fit_standard_error}`);
 });
 
-test('length-loving judge, model shorter: LC moves up', () => {
-  const d = synthetic(3000, 0.5, 2, -200, 12);
-  const raw = 100 * mean(d.scores);
-  const lc = lengthControlledWinRate(d);
-  assert.ok(raw < 40, `raw ${raw}`);
-  assert.ok(lc.length_controlled_winrate > raw + 5, `lc ${lc.length_controlled_winrate} raw ${raw}`);
+test('shorter model: LC moves up; no length bias: LC stays near the raw win-rate', () => {
+  const short = synthetic(3000, 0.5, 2, -200, 12);
+  assert.ok(lengthControlledWinRate(short).length_controlled_winrate > 100 * mean(short.scores) + 5);
+  const fair = synthetic(3000, 0.4, 0, 200, 13);
+  assert.ok(Math.abs(lengthControlledWinRate(fair).length_controlled_winrate - 100 * mean(fair.scores)) < 3);
 });
 
-test('judge without length bias: LC stays within noise of the raw win-rate', () => {
-  const d = synthetic(3000, 0.4, 0, 200, 13);
-  const raw = 100 * mean(d.scores);
-  const lc = lengthControlledWinRate(d);
-  assert.ok(Math.abs(lc.length_controlled_winrate - raw) < 3, `lc ${lc.length_controlled_winrate} raw ${raw}`);
-});
-
-test('all wins: no fit, LC equals raw with a note', () => {
-  const lc = lengthControlledWinRate({ scores: [1, 1, 1], referenceLengths: [1, 2, 3], modelLengths: [5, 1, 9] });
-  assert.equal(lc.length_controlled_winrate, 100);
-  assert.match(lc.note ?? '', /all examples won/);
-});
-
-test('difficulty column: fitted, and LC averages over instructions', () => {
-  const r = rng(5);
-  const n = 2000;
-  const scores: number[] = [], refLen: number[] = [], modLen: number[] = [], diff: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const d = gaussian(r);
-    const delta = 200 * gaussian(r);
-    scores.push(r() < sigmoid(-0.5 + 1.5 * d + Math.tanh(delta / 200)) ? 1 : 0);
-    refLen.push(300);
-    modLen.push(300 + delta);
-    diff.push(d);
+test('gamed rows pin the shared length slope (length_controlled_v1)', () => {
+  // the model's own rows say nothing about length (all differences equal) but the gamed rows do
+  const n = 400;
+  const r = rng(21);
+  const difficulty = Array.from({ length: n }, () => gaussian(r));
+  const scores = difficulty.map((x) => (r() < sigmoid(0.5 * x - 0.2) ? 1 : 0));
+  const lens = scores.map(() => 500);
+  const gamed = { model: [] as string[], preference: [] as number[], stdDeltaLen: [] as number[], difficulty: [] as number[] } satisfies GamedRows;
+  for (const [name, shift] of [['verbose', -1.5], ['concise', 1.5]] as const) {
+    for (let i = 0; i < n; i++) {
+      const x = shift + 0.5 * gaussian(r);
+      gamed.model.push(name);
+      gamed.stdDeltaLen.push(x);
+      gamed.difficulty.push(difficulty[i]);
+      gamed.preference.push(sigmoid(-2 * Math.tanh(x) + 0.5 * difficulty[i]));
+    }
   }
-  const lc = lengthControlledWinRate({ scores, referenceLengths: refLen, modelLengths: modLen, difficulty: diff });
-  assert.ok(Math.abs((lc.coefficients.difficulty ?? 0) - 1.5) < 0.3, `difficulty coef ${lc.coefficients.difficulty}`);
-  const expected = 100 * mean(diff.map((d) => sigmoid(-0.5 + 1.5 * d)));
-  assert.ok(Math.abs(lc.length_controlled_winrate - expected) < 3, `${lc.length_controlled_winrate} vs ${expected}`);
+  const v1 = lengthControlledWinRate({ scores, referenceLengths: lens, modelLengths: lens, difficulty, gamed });
+  assert.equal(v1.variant, 'length_controlled_v1');
+  assert.equal(v1.n_gamed, 2 * n);
+  close(v1.coefficients.length, -2, 0.3, 'length slope from the gamed rows');
+  assert.throws(() => lengthControlledWinRate({ scores, referenceLengths: lens, modelLengths: lens, gamed }), /gamed rows need a difficulty/);
 });
 
-test('one-sided length differences are flagged as extrapolation', () => {
+test('one-sided length differences are flagged as an extrapolation, with what anchors it', () => {
   const d = synthetic(500, 0.3, 1, -2000, 14);
   const lc = lengthControlledWinRate(d);
   assert.ok(lc.fraction_shorter > 0.9);
-  assert.match(lc.note ?? '', /shorter than the reference: the prediction at zero length difference is an extrapolation/);
+  assert.ok(lc.extrapolation);
+  assert.match(lc.extrapolation_note ?? '', /of the model's outputs are shorter than the reference: LC predicts at zero length difference, outside the data and unanchored/);
+  const both = lengthControlledWinRate(synthetic(500, 0.3, 1, 0, 15));
+  assert.equal([both.extrapolation, both.extrapolation_note], [false, undefined]);
+});
+
+test('bad inputs are errors', () => {
+  assert.throws(() => lengthControlledWinRate({ scores: [1], referenceLengths: [], modelLengths: [1] }), /1 scores but 0 reference/);
+  assert.throws(() => lengthControlledWinRate({ scores: [1, 2], referenceLengths: [1, 2], modelLengths: [1, 2] }), /score 2 at row 1 is outside/);
+  assert.throws(() => lengthControlledWinRate({ scores: [NaN, NaN], referenceLengths: [1, 2], modelLengths: [1, 2] }), /no row has a preference/);
+  assert.throws(() => lengthControlledWinRate({ scores: [1, 0], referenceLengths: [1, 2], modelLengths: [1, 2], difficulty: [0, NaN] }), /difficulty NaN at row 1/);
 });
 
 test('extreme-change thresholds follow alpaca_eval', () => {
