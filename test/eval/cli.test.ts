@@ -53,7 +53,7 @@ test('evaluate --annotations prints an alpaca_eval-like table', async () => {
   assert.match(row, /^mine\s+50\.00\s+13\.76\s+5\s+5\s+2\s+12\s+397$/);
 });
 
-test('evaluate --difficulty adds a fitted difficulty term; a table missing instructions is an error', async () => {
+test('evaluate --difficulty: a table of your own adds the difficulty term; a table missing instructions is an error', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'farm-eval-'));
   try {
     const rows = JSON.parse(readFileSync(fx('annotations.json'), 'utf8')) as Array<{ instruction: string }>;
@@ -62,11 +62,106 @@ test('evaluate --difficulty adds a fitted difficulty term; a table missing instr
     writeFileSync(join(dir, 'difficulty.json'), JSON.stringify(table));
     const r = await farm('evaluate', '--annotations', fx('annotations.json'), '--difficulty', join(dir, 'difficulty.json'), '--json');
     assert.is(r.error, undefined, r.error?.message);
-    assert.equal(typeof JSON.parse(r.stdout).metrics.length_control.coefficients.difficulty, 'number');
+    const lc = JSON.parse(r.stdout).metrics.length_control;
+    // these are AlpacaEval instructions, but 12 entries cannot give the gamed rows theirs: no gamed rows, said so
+    assert.equal(lc.variant, 'length_controlled_noreg');
+    assert.equal(lc.difficulty_lookup, 'instruction');
+    assert.equal(typeof lc.coefficients.difficulty, 'number');
+    assert.match(r.stderr, /no entry for the gamed rows' instruction.*length_controlled_noreg/);
+    const forced = await farm('evaluate', '--annotations', fx('annotations.json'), '--difficulty', join(dir, 'difficulty.json'), '--lc-variant', 'length_controlled_v1');
+    assert.match(forced.error?.message ?? '', /length_controlled_v1 needs it/);
     delete table[rows[3].instruction];
     writeFileSync(join(dir, 'difficulty.json'), JSON.stringify(table));
     const bad = await farm('evaluate', '--annotations', fx('annotations.json'), '--difficulty', join(dir, 'difficulty.json'));
-    assert.match(bad.error?.message ?? '', /difficulty table has no entry for 1 instructions/);
+    assert.match(bad.error?.message ?? '', /difficulty table .*difficulty\.json has no entry for 1 of 12 instructions/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('evaluate: which length-control variant was used is printed; --json warnings also go to stderr', async () => {
+  let r = await farm('evaluate', '--annotations', fx('annotations.json'));
+  assert.is(r.error, undefined, r.error?.message);
+  assert.match(r.stdout, /\(length control: alpaca_eval's length_controlled_v1 \(AlpacaEval instructions; alpaca_eval applies it whatever the baseline, here text_davinci_003\)/);
+  r = await farm('evaluate', '--annotations', fx('annotations.json'), '--json');
+  const out = JSON.parse(r.stdout);
+  assert.ok(out.warnings.some((w: string) => /not at alpaca_eval's position/.test(w)));
+  for (const w of out.warnings) assert.ok(r.stderr.includes(`warning: ${w}`), `stderr lacks: ${w}`);
+  r = await farm('evaluate', '--annotations', fx('annotations.json'), '--json', '--lc-variant', 'length_controlled_minimal');
+  assert.equal(JSON.parse(r.stdout).metrics.length_control.variant, 'length_controlled_minimal');
+  assert.match((await farm('evaluate', '--annotations', fx('annotations.json'), '--lc-variant', 'v2')).error?.message ?? '', /--lc-variant must be auto or one of/);
+  assert.match((await farm('evaluate', '--annotations', fx('annotations.json'), '--difficulty-lookup', 'x')).error?.message ?? '', /position or instruction/);
+  // a file of instructions alpaca_eval does not know: no table, the minimal variant, and the output says so
+  const dir = mkdtempSync(join(tmpdir(), 'farm-eval-'));
+  try {
+    const rows = JSON.parse(readFileSync(fx('annotations.json'), 'utf8')) as Array<Record<string, unknown>>;
+    rows.forEach((x, i) => { x.instruction = `farm task ${i}`; });
+    writeFileSync(join(dir, 'farm.json'), JSON.stringify(rows));
+    r = await farm('evaluate', '--annotations', join(dir, 'farm.json'));
+    assert.match(r.stdout, /length control: length_controlled_minimal: length term only, no difficulty table/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('annotations with a repeated instruction: an error, or the first kept with --allow-duplicates', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'farm-eval-'));
+  try {
+    const rows = JSON.parse(readFileSync(fx('annotations.json'), 'utf8')) as unknown[];
+    writeFileSync(join(dir, 'dup.json'), JSON.stringify([...rows, rows[0]]));
+    let r = await farm('evaluate', '--annotations', join(dir, 'dup.json'));
+    assert.match(r.error?.message ?? '', /1 rows repeat an instruction.*--allow-duplicates/);
+    r = await farm('evaluate', '--annotations', join(dir, 'dup.json'), '--allow-duplicates', '--json', '--no-length-control');
+    assert.is(r.error, undefined, r.error?.message);
+    assert.equal(JSON.parse(r.stdout).metrics.n_total, 12);
+    r = await farm('leaderboard', 'add', join(dir, 'b.csv'), join(dir, 'dup.json'), '--no-length-control');
+    assert.match(r.error?.message ?? '', /1 rows repeat an instruction/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Annotation files of several synthetic models on farm-like instructions, with a difficulty per instruction. */
+function farmBoard(dir: string): string[] {
+  const files: string[] = [];
+  let s = 7;
+  const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const hard = Array.from({ length: 40 }, (_, k) => (k % 5) - 2);
+  for (let m = 0; m < 4; m++) {
+    const rows = hard.map((h, k) => {
+      const len = 100 + Math.floor(200 * rand()) + 40 * m;
+      const p = 1 / (1 + Math.exp(-(0.5 * (m - 1.5) + h - 0.003 * (100 - len))));
+      return { instruction: `task ${k}`, output_1: 'r'.repeat(150), output_2: 'm'.repeat(len), generator_1: 'farm-reference', generator_2: `model-${m}`, preference: 1 + p };
+    });
+    const f = join(dir, `model-${m}.json`);
+    writeFileSync(f, JSON.stringify(rows));
+    files.push(f);
+  }
+  return files;
+}
+
+test('leaderboard difficulty estimates a table from a board\'s annotations; add --estimate-difficulty uses it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'farm-lb-'));
+  try {
+    const files = farmBoard(dir);
+    let r = await farm('leaderboard', 'difficulty', join(dir, 'd.json'), ...files, '--json');
+    assert.is(r.error, undefined, r.error?.message);
+    const summary = JSON.parse(r.stdout);
+    assert.equal([summary.n_instructions, summary.models.length], [40, 4]);
+    const table = JSON.parse(readFileSync(join(dir, 'd.json'), 'utf8')) as Array<{ instruction: string; difficulty: number }>;
+    // the harder tasks (k % 5 small) get the lower coefficients
+    const byClass = [0, 1, 2, 3, 4].map((c) => table.filter((_, k) => k % 5 === c).reduce((a, x) => a + x.difficulty, 0) / 8);
+    for (let c = 1; c < 5; c++) assert.ok(byClass[c] > byClass[c - 1], byClass.join(' '));
+    // the table feeds --difficulty, and add --estimate-difficulty does both in one go
+    r = await farm('evaluate', '--annotations', files[0], '--difficulty', join(dir, 'd.json'), '--json');
+    assert.equal(JSON.parse(r.stdout).metrics.length_control.variant, 'length_controlled_noreg');
+    r = await farm('leaderboard', 'add', join(dir, 'board.csv'), ...files, '--estimate-difficulty', '--json');
+    assert.is(r.error, undefined, r.error?.message);
+    assert.ok(existsSync(join(dir, 'board.difficulty.json')));
+    const rows = JSON.parse(r.stdout).rows as Array<{ name: string; lc_variant: string; length_controlled_winrate: number }>;
+    assert.equal(rows.map((x) => x.lc_variant), ['length_controlled_noreg', 'length_controlled_noreg', 'length_controlled_noreg', 'length_controlled_noreg']);
+    assert.match(readFileSync(join(dir, 'board.md'), 'utf8'), /LC: length_controlled_noreg/);
+    assert.match((await farm('leaderboard', 'difficulty', join(dir, 'x.json'), files[0])).error?.message ?? '', /at least 2 models/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

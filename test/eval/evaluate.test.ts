@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Annotation, Annotator, Pair } from '../../ts/feedback/types.ts';
 import {
   alignOutputs, evaluateModel, instructionKey, metricsFromAnnotations, readAnnotations, readOutputs, parseRows,
-  toOutputs, detectKind, charLength, writeJson, type OutputRecord,
+  toOutputs, toAnnotations, detectKind, charLength, writeJson, replacePythonJsonConstants, type OutputRecord,
 } from '../../ts/eval/index.ts';
 
 const fx = (name: string) => fileURLToPath(new URL(`../fixtures/eval/${name}`, import.meta.url));
@@ -191,9 +191,35 @@ test('annotations mixing models or with invalid preferences are errors', () => {
   const dropped = metricsFromAnnotations(bad, { invalid: 'drop' });
   assert.equal(dropped.metrics.n_invalid, 1);
   assert.equal(dropped.metrics.n_total, 11);
-  const dup = metricsFromAnnotations([...rows, rows[0]], { lengthControl: false });
-  assert.ok(dup.warnings.some((w) => /1 rows repeat an instruction/.test(w)));
-  assert.equal(dup.metrics.length_controlled_winrate, undefined);
+});
+
+test('a repeated instruction in annotations is an error; allowDuplicates keeps the first of each', () => {
+  const rows = readAnnotations(fx('annotations.json'));
+  const repeated = [...rows, { ...rows[0] }, { ...rows[3], output_2: 'another answer', preference: 2 }];
+  assert.throws(() => metricsFromAnnotations(repeated), /2 rows repeat an instruction already annotated \(first: .*; 1 of them with other outputs\).*--allow-duplicates/);
+  const kept = metricsFromAnnotations(repeated, { allowDuplicates: true, lengthControl: false });
+  const once = metricsFromAnnotations(rows, { lengthControl: false });
+  // counted once: the same win-rate, count and standard error as without the repeats
+  assert.equal([kept.metrics.win_rate, kept.metrics.n_total, kept.metrics.standard_error], [once.metrics.win_rate, once.metrics.n_total, once.metrics.standard_error]);
+  assert.ok(kept.warnings.some((w) => /2 rows repeat an instruction.*kept the first of each/.test(w)), kept.warnings.join('|'));
+  assert.equal(kept.metrics.length_controlled_winrate, undefined);
+});
+
+test('Python json NaN reads as a missing preference; infinities are invalid, and strings are left alone', () => {
+  const text = '[{"instruction":"NaN Infinity \\"NaN\\"","output_1":"a","output_2":"bb","preference":NaN},' +
+    '{"instruction":"b","output_1":"a","output_2":"b","preference":2.0},{"instruction":"c","output_1":"a","output_2":"b","preference":1}]';
+  const rows = toAnnotations(parseRows(text, 'py.json'));
+  assert.equal(rows[0].instruction, 'NaN Infinity "NaN"');
+  assert.equal(rows[0].preference, null);
+  const m = metricsFromAnnotations(rows, { lengthControl: false });
+  assert.equal([m.metrics.n_missing, m.metrics.n_total, m.metrics.win_rate], [1, 2, 50]);
+  assert.ok(m.warnings.some((w) => /1 of 3 preferences are missing.*row 0/.test(w)));
+  // JSON lines too
+  assert.equal(toAnnotations(parseRows('{"instruction":"a","output_1":"x","output_2":"y","preference":NaN}\n', 'py.jsonl'))[0].preference, null);
+  const inf = toAnnotations(parseRows('[{"instruction":"a","output_1":"x","output_2":"y","preference":-Infinity}]', 'inf.json'));
+  assert.throws(() => metricsFromAnnotations(inf), /1 of 1 preferences are not valid.*"-Infinity"/);
+  assert.equal(replacePythonJsonConstants('{"a": NaN, "b": "NaN", "c": [Infinity, -Infinity]}').replaced, 3);
+  assert.throws(() => parseRows('[{"a": nan}]', 'bad.json'), /bad\.json: not valid JSON/);
 });
 
 test('file readers: formats, JSONL, clear errors', () => {

@@ -1,12 +1,15 @@
 // Glue shared by `farm evaluate` and `farm leaderboard`: loading the annotator registry lazily (the
 // evaluation library itself only takes an Annotator object), naming models, reading difficulty tables,
 // printing metrics the way alpaca_eval users read them.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Command } from 'commander';
 import type { Annotator } from '../feedback/types.ts';
-import type { EvalMetrics } from './evaluate.ts';
-import { instructionKey, type OutputRecord } from './io.ts';
+import { readDifficultyTable, readGamedRows, type DifficultyLookup } from './difficulty.ts';
+import type { EvalMetrics, LengthControlSettings } from './evaluate.ts';
+import type { OutputRecord } from './io.ts';
+import { LC_VARIANTS, type LcVariant } from './length-control.ts';
 
 const DEFAULT_REGISTRY = fileURLToPath(new URL('../feedback/index.ts', import.meta.url));
 
@@ -75,29 +78,45 @@ export function defaultReferencePath(): string | undefined {
   return existsSync(shared) ? shared : undefined;
 }
 
-/**
- * Reads a difficulty table: a JSON object {merged instruction: number}, or a JSON array of
- * {instruction, input?, difficulty} rows.
- */
-export function readDifficulty(path: string): Map<string, number> {
-  const v = JSON.parse(readFileSync(path, 'utf8')) as unknown;
-  const out = new Map<string, number>();
-  const put = (key: string, d: unknown, where: string) => {
-    if (typeof d !== 'number' || !Number.isFinite(d)) throw new Error(`${path}: ${where}: difficulty ${JSON.stringify(d)} is not a number`);
-    out.set(key, d);
-  };
-  if (Array.isArray(v)) {
-    v.forEach((row, i) => {
-      const r = row as Record<string, unknown>;
-      if (typeof r?.instruction !== 'string') throw new Error(`${path}: row ${i} has no instruction`);
-      put(instructionKey(r.instruction, typeof r.input === 'string' ? r.input : ''), r.difficulty, `row ${i}`);
-    });
-  } else if (v && typeof v === 'object') {
-    for (const [k, d] of Object.entries(v as Record<string, unknown>)) put(k, d, JSON.stringify(k.slice(0, 40)));
-  } else {
-    throw new Error(`${path}: expected a JSON object or array`);
+/** Flags of the length-control fit, shared by `farm evaluate` and `farm leaderboard add/build`. */
+export interface LengthControlFlags {
+  lengthControl: boolean;
+  lcVariant?: string;
+  difficulty?: string;
+  difficultyLookup?: string;
+  gamed?: string;
+}
+
+/** Adds the length-control options to a command. */
+export function addLengthControlOptions(cmd: Command): Command {
+  return cmd
+    .option('--no-length-control', 'skip the length-controlled win-rate')
+    .option(
+      '--lc-variant <name>',
+      `auto (default: length_controlled_v1 on AlpacaEval's instructions, as alpaca_eval; length_controlled_noreg with a difficulty table; else length_controlled_minimal), or one of ${LC_VARIANTS.join(', ')}`,
+      'auto',
+    )
+    .option('--difficulty <file>', 'instruction difficulty table replacing the bundled AlpacaEval one: alpaca_eval\'s instruction_difficulty.csv, or JSON ({instruction: d} or [{instruction, input?, difficulty}], e.g. from `farm leaderboard difficulty`)')
+    .option('--difficulty-lookup <mode>', 'position (alpaca_eval: row i gets entry i; default for length_controlled_v1) or instruction (each row its own instruction)')
+    .option('--gamed <file>', 'gamed baseline rows (length_controlled_v1) replacing the bundled calibrated surrogate: alpaca_eval\'s df_gamed.csv, or "surrogate" for the bundled surrogate uncalibrated');
+}
+
+/** Library settings from the flags (files read here, so that errors name them). */
+export function lengthControlSettings(f: LengthControlFlags): false | LengthControlSettings {
+  if (!f.lengthControl) return false;
+  const variant = f.lcVariant ?? 'auto';
+  if (variant !== 'auto' && !(LC_VARIANTS as readonly string[]).includes(variant)) {
+    throw new Error(`--lc-variant must be auto or one of ${LC_VARIANTS.join(', ')}, got ${JSON.stringify(variant)}`);
   }
-  return out;
+  if (f.difficultyLookup !== undefined && f.difficultyLookup !== 'position' && f.difficultyLookup !== 'instruction') {
+    throw new Error(`--difficulty-lookup must be position or instruction, got ${JSON.stringify(f.difficultyLookup)}`);
+  }
+  return {
+    variant: variant as LcVariant | 'auto',
+    ...(f.difficulty ? { difficulty: readDifficultyTable(f.difficulty) } : {}),
+    ...(f.gamed ? { gamed: f.gamed === 'surrogate' ? 'surrogate' as const : readGamedRows(f.gamed) } : {}),
+    ...(f.difficultyLookup ? { lookup: f.difficultyLookup as DifficultyLookup } : {}),
+  };
 }
 
 const fix = (v: number | undefined, d = 2) => (v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(d));
@@ -122,7 +141,12 @@ export function formatMetrics(name: string, m: EvalMetrics): string {
   const head = ' '.repeat(nameWidth) + cols.map(([k], i) => `  ${k.padStart(widths[i])}`).join('');
   const row = name.padEnd(nameWidth) + cols.map(([, v], i) => `  ${v.padStart(widths[i])}`).join('');
   const dropped = m.n_missing + m.n_invalid;
-  const tail = dropped > 0 ? `\n(${dropped} of ${m.n_rows} annotations dropped: ${m.n_missing} missing, ${m.n_invalid} invalid)` : '';
+  let tail = dropped > 0 ? `\n(${dropped} of ${m.n_rows} annotations dropped: ${m.n_missing} missing, ${m.n_invalid} invalid)` : '';
+  const lc = m.length_control;
+  if (lc) {
+    const se = lc.variant === 'length_controlled_minimal' ? `fit s.e. ${fix(lc.fit_standard_error)}` : `lc_standard_error ${fix(lc.lc_standard_error)}, fit s.e. ${fix(lc.fit_standard_error)}`;
+    tail += `\n(length control: ${lc.description}; C = ${Number.isFinite(lc.C) ? lc.C.toPrecision(3) : 'n/a'}; ${se})`;
+  }
   return `${head}\n${row}${tail}`;
 }
 

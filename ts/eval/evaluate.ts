@@ -3,7 +3,13 @@
 import type { Annotation, Annotator, AnnotateOptions, AnnotatorStats } from '../feedback/types.ts';
 import { alignOutputs, shorten, type AlignmentReport, type AlignOptions, type EvalPair } from './align.ts';
 import { instructionKey, type AnnotationRecord, type OutputRecord } from './io.ts';
-import { isExtremeChange, lengthControlledWinRate, type LengthControlOptions, type LengthControlResult } from './length-control.ts';
+import {
+  alpacaEval2, gamedWithDifficulty, instructionFingerprint, lookupDifficulty, type DifficultyLookup, type DifficultyTable,
+  type ModelAnnotations,
+} from './difficulty.ts';
+import {
+  isExtremeChange, lengthControlledWinRate, type GamedRows, type LcVariant, type LengthControlOptions, type LengthControlResult,
+} from './length-control.ts';
 import { parsePreferences, type InvalidPolicy } from './preferences.ts';
 import { mean } from './stats.ts';
 import { winRateFromScores, type WinRateMetrics } from './winrate.ts';
@@ -24,12 +30,21 @@ export function charLength(s: string): number {
   return s.length - pairs;
 }
 
+/** The length-control fit and what went into it. */
+export interface LengthControlReport extends LengthControlResult {
+  /** Why this variant: the instruction set, the baseline, the tables used. */
+  description: string;
+  difficulty_source?: string;
+  difficulty_lookup?: DifficultyLookup;
+  gamed_source?: string;
+}
+
 export interface EvalMetrics extends WinRateMetrics {
   /** Present unless length control was turned off. */
   length_controlled_winrate?: number;
   lc_standard_error?: number;
   /** Fit details of the length-controlled win-rate. */
-  length_control?: LengthControlResult;
+  length_control?: LengthControlReport;
   /** Rows read (before dropping missing / invalid preferences). */
   n_rows: number;
   /** Rows whose model output (output_2) is empty or whitespace only. */
@@ -37,13 +52,31 @@ export interface EvalMetrics extends WinRateMetrics {
   n_empty_reference_outputs: number;
 }
 
+export interface LengthControlSettings extends LengthControlOptions {
+  /**
+   * 'auto' (default): length_controlled_v1 on AlpacaEval's 805 instructions (as alpaca_eval computes every
+   * board's LC), length_controlled_noreg where a difficulty table covers the instructions, else
+   * length_controlled_minimal.
+   */
+  variant?: LcVariant | 'auto';
+  /** Difficulty table replacing the bundled AlpacaEval one (e.g. alpaca_eval's official CSV, or an estimate). */
+  difficulty?: DifficultyTable;
+  /**
+   * Gamed baseline rows: alpaca_eval's df_gamed.csv read in, or 'surrogate' for the bundled surrogate as
+   * documented (uncalibrated); default: the bundled surrogate with its calibration.
+   */
+  gamed?: GamedRows | 'surrogate';
+  /** How rows find their difficulty (default: by position for length_controlled_v1 with a positional table, as alpaca_eval; else by instruction). */
+  lookup?: DifficultyLookup;
+}
+
 export interface MetricsOptions {
   /** Preferences that are not valid: throw (default) or drop and count. */
   invalid?: InvalidPolicy;
-  /** Compute the length-controlled win-rate (default true); an object sets its options. */
-  lengthControl?: boolean | LengthControlOptions;
-  /** Optional instruction difficulty per merged instruction (alpaca_eval's table), used by length control. */
-  difficulty?: ReadonlyMap<string, number>;
+  /** Compute the length-controlled win-rate (default true); an object sets how. */
+  lengthControl?: boolean | LengthControlSettings;
+  /** Keep the first row of each repeated instruction instead of failing. */
+  allowDuplicates?: boolean;
 }
 
 export interface MetricsResult {
@@ -68,7 +101,8 @@ function uniqueValues(rows: readonly AnnotationLike[], field: 'generator_1' | 'g
 }
 
 /** Every metric from annotation rows: win-rate, standard error, counts, discrete and length-controlled win-rates. */
-export function metricsFromAnnotations(rows: readonly AnnotationLike[], opts: MetricsOptions = {}): MetricsResult {
+export function metricsFromAnnotations(allRows: readonly AnnotationLike[], opts: MetricsOptions = {}): MetricsResult {
+  let rows = allRows;
   if (rows.length === 0) throw new Error('no annotations');
   const warnings: string[] = [];
   const models = uniqueValues(rows, 'generator_2');
@@ -82,19 +116,29 @@ export function metricsFromAnnotations(rows: readonly AnnotationLike[], opts: Me
   const annotators = uniqueValues(rows, 'annotator');
   if (annotators.length > 1) warnings.push(`annotations come from ${annotators.length} annotators (${annotators.slice(0, 5).join(', ')})`);
 
-  const seen = new Map<string, number>();
-  let nDup = 0;
+  // a repeated instruction would count twice and shrink the standard error: an error unless asked
+  const firstRow = new Map<string, number>();
+  let nDup = 0, nDupDiffer = 0;
   let firstDup: string | undefined;
+  const unique: AnnotationLike[] = [];
   for (const r of rows) {
     const key = instructionKey(r.instruction, r.input);
-    const c = seen.get(key) ?? 0;
-    if (c > 0) {
+    const first = firstRow.get(key);
+    if (first !== undefined) {
       nDup++;
       firstDup ??= key;
+      if (unique[first].output_2 !== r.output_2 || unique[first].output_1 !== r.output_1) nDupDiffer++;
+      continue;
     }
-    seen.set(key, c + 1);
+    firstRow.set(key, unique.length);
+    unique.push(r);
   }
-  if (nDup > 0) warnings.push(`${nDup} rows repeat an instruction already annotated (first: ${shorten(firstDup!)}); each row counts once`);
+  if (nDup > 0) {
+    const what = `${nDup} rows repeat an instruction already annotated (first: ${shorten(firstDup!)}; ${nDupDiffer} of them with other outputs)`;
+    if (!opts.allowDuplicates) throw new Error(`${what}; each instruction must be judged once (--allow-duplicates keeps the first of each)`);
+    warnings.push(`${what}; kept the first of each`);
+    rows = unique;
+  }
 
   const parsed = parsePreferences(rows.map((r) => r.preference), opts.invalid ?? 'error');
   warnings.push(...parsed.warnings);
@@ -118,28 +162,22 @@ export function metricsFromAnnotations(rows: readonly AnnotationLike[], opts: Me
   const metrics: EvalMetrics = { ...base, n_rows: rows.length, n_empty_model_outputs: emptyModel, n_empty_reference_outputs: emptyRef };
 
   if (opts.lengthControl !== false) {
-    let difficulty: number[] | undefined;
-    if (opts.difficulty) {
-      const d = opts.difficulty;
-      const absent = keep.filter((i) => !d.has(instructionKey(rows[i].instruction, rows[i].input)));
-      if (absent.length > 0) {
-        throw new Error(`difficulty table has no entry for ${absent.length} instructions (first: ${shorten(instructionKey(rows[absent[0]].instruction, rows[absent[0]].input))})`);
-      }
-      difficulty = keep.map((i) => d.get(instructionKey(rows[i].instruction, rows[i].input))!);
-    }
+    const settings = typeof opts.lengthControl === 'object' ? opts.lengthControl : {};
+    const plan = planLengthControl(rows, references[0], models[0], settings);
+    warnings.push(...plan.warnings);
     const lc = lengthControlledWinRate(
-      {
-        scores,
-        referenceLengths: keep.map((i) => referenceLengths[i]),
-        modelLengths: keep.map((i) => modelLengths[i]),
-        difficulty,
-      },
-      typeof opts.lengthControl === 'object' ? opts.lengthControl : {},
+      { scores: parsed.scores, referenceLengths, modelLengths, difficulty: plan.difficulty, gamed: plan.gamed, isBaseline: plan.isBaseline },
+      settings,
     );
+    const report: LengthControlReport = { ...lc, description: plan.description };
+    if (plan.difficultySource) report.difficulty_source = plan.difficultySource;
+    if (plan.lookup) report.difficulty_lookup = plan.lookup;
+    if (plan.gamedSource) report.gamed_source = plan.gamedSource;
     metrics.length_controlled_winrate = lc.length_controlled_winrate;
     metrics.lc_standard_error = lc.lc_standard_error;
-    metrics.length_control = lc;
-    if (lc.note) warnings.push(`length control: ${lc.note}`);
+    metrics.length_control = report;
+    if (lc.extrapolation_note) warnings.push(`length-controlled win-rate is an extrapolation: ${lc.extrapolation_note}`);
+    if (!lc.converged) warnings.push('length control: the L1 fit stopped before reaching its tolerance');
     if (isExtremeChange(base.win_rate, lc.length_controlled_winrate)) {
       warnings.push(
         `length-controlled win-rate ${lc.length_controlled_winrate.toFixed(1)} is far from the raw ${base.win_rate.toFixed(1)}; the fit may be unreliable`,
@@ -151,6 +189,102 @@ export function metricsFromAnnotations(rows: readonly AnnotationLike[], opts: Me
   if (references.length === 1) out.reference = references[0];
   if (annotators.length === 1) out.annotator = annotators[0];
   return out;
+}
+
+interface LengthControlPlan {
+  variant: LcVariant;
+  difficulty?: number[];
+  gamed?: GamedRows;
+  isBaseline: boolean;
+  description: string;
+  difficultySource?: string;
+  gamedSource?: string;
+  lookup?: DifficultyLookup;
+  warnings: string[];
+}
+
+/** Chooses the variant and gathers its inputs: see LengthControlSettings.variant. */
+function planLengthControl(
+  rows: readonly AnnotationLike[], reference: string | undefined, model: string | undefined, settings: LengthControlSettings,
+): LengthControlPlan {
+  const warnings: string[] = [];
+  const keys = rows.map((r) => instructionKey(r.instruction, r.input));
+  const ae = alpacaEval2();
+  const aeSet = keys.every((k) => ae.positionOf.has(instructionFingerprint(k)));
+  const table = settings.difficulty ?? (aeSet ? ae.difficulty : undefined);
+  const requested = settings.variant ?? 'auto';
+  let variant: LcVariant =
+    requested !== 'auto' ? requested : aeSet ? 'length_controlled_v1' : table ? 'length_controlled_noreg' : 'length_controlled_minimal';
+  // the bundled gamed rows need a difficulty for each of their instructions from a replacement table
+  let gamedFromTable: GamedRows | undefined;
+  if (variant === 'length_controlled_v1' && settings.difficulty && (!settings.gamed || settings.gamed === 'surrogate')) {
+    try {
+      gamedFromTable = gamedWithDifficulty(settings.gamed === 'surrogate' ? ae.surrogate : ae.gamed, settings.difficulty);
+    } catch (err) {
+      if (requested !== 'auto') throw new Error(`${(err as Error).message}: length_controlled_v1 needs it (or pass gamed rows of your own)`);
+      warnings.push(`${(err as Error).message}: length_controlled_noreg (no gamed baseline rows) instead of length_controlled_v1`);
+      variant = 'length_controlled_noreg';
+    }
+  }
+  if (variant !== 'length_controlled_minimal' && !table) {
+    throw new Error(`${variant} needs a difficulty table for these instructions (they are not AlpacaEval's 805): pass one, or estimate one from several models' annotations`);
+  }
+  const isBaseline = reference !== undefined && reference === model;
+  const plan: LengthControlPlan = { variant, isBaseline, description: '', warnings };
+  if (variant !== 'length_controlled_minimal') {
+    const lookup: DifficultyLookup = settings.lookup ?? (variant === 'length_controlled_v1' && table!.byIndex ? 'position' : table!.byInstruction ? 'instruction' : 'position');
+    const found = lookupDifficulty(table!, keys, lookup);
+    plan.difficulty = found.values;
+    plan.lookup = lookup;
+    plan.difficultySource = table!.source;
+    if (lookup === 'position' && found.misplaced > 0) {
+      warnings.push(
+        `${found.misplaced} of ${keys.length} rows are not at alpaca_eval's position for their instruction (first: row ${found.firstMisplaced}): ` +
+          'their difficulty was looked up by row position, as alpaca_eval does (so the value matches what alpaca_eval reports for this file; ' +
+          'the published board includes this quirk); --difficulty-lookup instruction uses each row\'s own instruction',
+      );
+    }
+  }
+  if (variant === 'length_controlled_v1') {
+    if (settings.gamed && settings.gamed !== 'surrogate') {
+      plan.gamed = settings.gamed;
+      plan.gamedSource = 'given gamed rows';
+    } else {
+      // the gamed rows carry the bundled table's difficulty; a replacement table replaces it there too
+      plan.gamed = gamedFromTable ?? (settings.gamed === 'surrogate' ? ae.surrogate : ae.gamed);
+      plan.gamedSource = settings.gamed === 'surrogate' ? 'bundled surrogate gamed rows, uncalibrated (ts/eval/data/alpaca_eval_2/df_gamed.csv)' : ae.gamedSource;
+    }
+  }
+  const ref = reference ?? 'the reference';
+  plan.description =
+    variant === 'length_controlled_v1'
+      ? `alpaca_eval's length_controlled_v1 (AlpacaEval instructions${reference === ae.baseline ? `, baseline ${ae.baseline}` : `; alpaca_eval applies it whatever the baseline, here ${ref}`}): length, difficulty and gamed baseline rows`
+      : variant === 'length_controlled_noreg'
+        ? `length_controlled_noreg: length and difficulty terms, no gamed baseline rows (reference ${ref})`
+        : `length_controlled_minimal: length term only, no difficulty table for these instructions (reference ${ref})`;
+  return plan;
+}
+
+/**
+ * One model's annotations reduced to what a difficulty estimate needs (keys, scores, lengths), with the
+ * same checks as the metrics: one model, one reference, no repeated instruction.
+ */
+export function modelAnnotations(rows: readonly AnnotationLike[], opts: Pick<MetricsOptions, 'invalid'> & { name?: string } = {}): ModelAnnotations & { reference?: string } {
+  if (rows.length === 0) throw new Error('no annotations');
+  const models = uniqueValues(rows, 'generator_2');
+  const references = uniqueValues(rows, 'generator_1');
+  if (models.length > 1 || references.length > 1) throw new Error(`annotations mix ${models.length} models and ${references.length} references; one of each per file`);
+  const name = opts.name ?? models[0];
+  if (!name) throw new Error('annotations carry no generator_2: name the model');
+  const parsed = parsePreferences(rows.map((r) => r.preference), opts.invalid ?? 'error');
+  return {
+    name,
+    ...(references.length ? { reference: references[0] } : {}),
+    keys: rows.map((r) => instructionKey(r.instruction, r.input)),
+    scores: parsed.scores,
+    referenceLengths: rows.map((r) => charLength(r.output_1)),
+    modelLengths: rows.map((r) => charLength(r.output_2)),
+  };
 }
 
 export type EvalAnnotation = Annotation & { generator_1: string; generator_2: string; dataset?: string };

@@ -36,13 +36,60 @@ export function instructionKey(instruction: string, input = ''): string {
   return input ? `${instruction}\n\n${input}` : instruction;
 }
 
+/**
+ * Python's json module writes NaN, Infinity and -Infinity as bare words, which JSON.parse refuses. Outside
+ * strings, NaN becomes null (a missing value, as pandas reads it) and the infinities become the strings
+ * "Infinity" / "-Infinity" (so that they are reported as invalid values, not silently dropped).
+ */
+export function replacePythonJsonConstants(text: string): { text: string; replaced: number } {
+  let out = '';
+  let replaced = 0;
+  let last = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) {
+      inString = true;
+      continue;
+    }
+    let word: string | undefined;
+    let by = '';
+    if (c === 0x4e && text.startsWith('NaN', i)) [word, by] = ['NaN', 'null'];
+    else if (c === 0x49 && text.startsWith('Infinity', i)) [word, by] = ['Infinity', '"Infinity"'];
+    else if (c === 0x2d && text.startsWith('-Infinity', i)) [word, by] = ['-Infinity', '"-Infinity"'];
+    if (word) {
+      out += text.slice(last, i) + by;
+      i += word.length - 1;
+      last = i + 1;
+      replaced++;
+    }
+  }
+  return { text: replaced ? out + text.slice(last) : text, replaced };
+}
+
+/** JSON.parse that also reads Python's NaN / Infinity (see replacePythonJsonConstants). */
+function parseJsonLenient(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const fixed = replacePythonJsonConstants(text);
+    if (fixed.replaced === 0) throw err;
+    return JSON.parse(fixed.text);
+  }
+}
+
 /** Parses a JSON array or JSON-lines text into rows, with the file name in every error. */
 export function parseRows(text: string, source = 'input'): unknown[] {
   const trimmed = text.trimStart();
   if (trimmed.startsWith('[')) {
     let value: unknown;
     try {
-      value = JSON.parse(text);
+      value = parseJsonLenient(text);
     } catch (err) {
       throw new Error(`${source}: not valid JSON (${(err as Error).message})`);
     }
@@ -54,7 +101,7 @@ export function parseRows(text: string, source = 'input'): unknown[] {
     const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
     return lines.map((line, i) => {
       try {
-        return JSON.parse(line);
+        return parseJsonLenient(line);
       } catch (err) {
         throw new Error(`${source}: line ${i + 1} is not valid JSON (${(err as Error).message}); expected a JSON array or JSON lines`);
       }

@@ -20,6 +20,8 @@ export interface LeaderboardRow {
   n_missing?: number;
   annotator?: string;
   reference?: string;
+  /** Which length-control GLM gave length_controlled_winrate (rows with different ones are not comparable). */
+  lc_variant?: string;
   /** ISO time the row was written. */
   updated?: string;
   /** Columns this code does not know (alpaca_eval's `mode`, ...), kept verbatim. */
@@ -30,13 +32,13 @@ const NUMERIC = [
   'win_rate', 'standard_error', 'n_wins', 'n_wins_base', 'n_draws', 'n_total', 'discrete_win_rate',
   'length_controlled_winrate', 'lc_standard_error', 'avg_length', 'n_missing',
 ] as const;
-const TEXT = ['annotator', 'reference', 'updated'] as const;
+const TEXT = ['annotator', 'reference', 'lc_variant', 'updated'] as const;
 type NumericColumn = (typeof NUMERIC)[number];
 export type SortKey = 'win_rate' | 'length_controlled_winrate' | 'discrete_win_rate';
 
 export function rowFromMetrics(
   name: string,
-  m: WinRateMetrics & { length_controlled_winrate?: number; lc_standard_error?: number },
+  m: WinRateMetrics & { length_controlled_winrate?: number; lc_standard_error?: number; length_control?: { variant: string } },
   meta: { annotator?: string; reference?: string; updated?: string } = {},
 ): LeaderboardRow {
   const row: LeaderboardRow = {
@@ -53,6 +55,7 @@ export function rowFromMetrics(
     // alpaca_eval prints the integer part
     avg_length: Number.isFinite(m.avg_length) ? Math.trunc(m.avg_length) : undefined,
     n_missing: m.n_missing + m.n_invalid,
+    ...(m.length_control ? { lc_variant: m.length_control.variant } : {}),
     ...meta,
   };
   return row;
@@ -269,7 +272,12 @@ export class Leaderboard {
     });
     const annotators = [...new Set(rows.map((r) => r.annotator).filter(Boolean))];
     const refs = [...new Set(rows.map((r) => r.reference).filter(Boolean))];
-    const note = [annotators.length ? `annotator: ${annotators.join(', ')}` : '', refs.length ? `reference: ${refs.join(', ')}` : '']
+    const variants = [...new Set(rows.map((r) => r.lc_variant).filter(Boolean))];
+    const note = [
+      annotators.length ? `annotator: ${annotators.join(', ')}` : '',
+      refs.length ? `reference: ${refs.join(', ')}` : '',
+      variants.length ? `LC: ${variants.join(', ')}${variants.length > 1 ? ' (mixed: LC values are not comparable across variants)' : ''}` : '',
+    ]
       .filter(Boolean)
       .join('; ');
     return `${lines.join('\n')}\n${note ? `\n${note}; sorted by ${by}\n` : `\nsorted by ${by}\n`}`;

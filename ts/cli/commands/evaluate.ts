@@ -7,10 +7,11 @@ import {
   writeJson, Leaderboard, rowFromMetrics, type EvalMetrics, type MetricsOptions,
 } from '../../eval/index.ts';
 import {
-  defaultReferencePath, formatMetrics, loadAnnotator, modelNameFor, parseJsonObject, readDifficulty, toJson,
+  addLengthControlOptions, defaultReferencePath, formatMetrics, lengthControlSettings, loadAnnotator, modelNameFor, parseJsonObject, toJson,
+  type LengthControlFlags,
 } from '../../eval/cli-support.ts';
 
-interface EvaluateFlags {
+interface EvaluateFlags extends LengthControlFlags {
   modelOutputs?: string;
   referenceOutputs?: string;
   annotations?: string;
@@ -22,9 +23,6 @@ interface EvaluateFlags {
   leaderboard?: string;
   force?: boolean;
   maxInstances?: number;
-  lengthControl: boolean;
-  lcL2?: number;
-  difficulty?: string;
   allowMissing?: boolean;
   allowDuplicates?: boolean;
   dropInvalid?: boolean;
@@ -37,26 +35,21 @@ const positiveInt = (flag: string) => (v: string) => {
   if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag} must be a positive integer, got ${JSON.stringify(v)}`);
   return n;
 };
-const nonNegative = (flag: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} must be a number >= 0, got ${JSON.stringify(v)}`);
-  return n;
-};
-
 function metricOptions(f: EvaluateFlags): MetricsOptions {
   return {
     invalid: f.dropInvalid ? 'drop' : 'error',
-    lengthControl: f.lengthControl ? { ...(f.lcL2 !== undefined ? { l2: f.lcL2 } : {}) } : false,
-    ...(f.difficulty ? { difficulty: readDifficulty(f.difficulty) } : {}),
+    lengthControl: lengthControlSettings(f),
+    allowDuplicates: f.allowDuplicates,
   };
 }
 
 function report(f: EvaluateFlags, name: string, metrics: EvalMetrics, warnings: string[], extra: Record<string, unknown>): void {
+  // warnings go to stderr in every mode: a script reading --json still shows a person what is off
+  for (const w of warnings) console.error(`warning: ${w}`);
   if (f.json) {
     console.log(toJson({ name, ...extra, metrics, warnings }));
     return;
   }
-  for (const w of warnings) console.error(`warning: ${w}`);
   console.log(formatMetrics(name, metrics));
   for (const [k, v] of Object.entries(extra)) if (typeof v === 'string') console.error(`${k}: ${v}`);
 }
@@ -150,7 +143,7 @@ async function run(f: EvaluateFlags): Promise<void> {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('evaluate')
     .description(
       'Win-rate of a model against reference outputs (reference = output_1, model = output_2; draws count 0.5), ' +
@@ -167,15 +160,12 @@ export function register(program: Command): void {
     .option('--leaderboard <csv>', 'add (or replace) this model\'s row in a leaderboard CSV, written with a .md beside it')
     .option('--force', 'allow a leaderboard row from another annotator or reference than the rows already there')
     .option('--max-instances <n>', 'evaluate only the first N reference instructions', positiveInt('--max-instances'))
-    .option('--no-length-control', 'skip the length-controlled win-rate')
-    .option('--lc-l2 <x>', 'L2 penalty on the length coefficient of the length-control fit (default 0.1)', nonNegative('--lc-l2'))
-    .option('--difficulty <file>', 'per-instruction difficulty table (JSON {instruction: number}) added to the length-control fit')
     .option('--allow-missing', 'evaluate on the instructions both files share instead of failing on a mismatch')
-    .option('--allow-duplicates', 'keep the first of duplicated instructions instead of failing')
+    .option('--allow-duplicates', 'keep the first of duplicated instructions (in outputs or annotations) instead of failing')
     .option('--drop-invalid', 'drop (and count) invalid preferences instead of failing')
     .option('--no-cache', 'bypass the annotation cache')
-    .addOption(new Option('--json', 'print the result as JSON on stdout'))
-    .action(async (flags: EvaluateFlags) => {
-      await run(flags);
-    });
+    .addOption(new Option('--json', 'print the result as JSON on stdout (warnings also go to stderr)'));
+  addLengthControlOptions(cmd).action(async (flags: EvaluateFlags) => {
+    await run(flags);
+  });
 }

@@ -3,10 +3,13 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
 import {
-  alignOutputs, compareRankings, evaluateModel, Leaderboard, metricsFromAnnotations, readAnnotations, readOutputs, rowFromMetrics,
-  writeJson, type SortKey,
+  alignOutputs, compareRankings, estimateDifficulty, evaluateModel, instructionKey, Leaderboard, metricsFromAnnotations, modelAnnotations, readAnnotations,
+  readOutputs, rowFromMetrics, writeJson, type AnnotationRecord, type DifficultyEstimate, type LengthControlSettings, type SortKey,
 } from '../../eval/index.ts';
-import { defaultReferencePath, loadAnnotator, modelNameFor, parseJsonObject, readDifficulty, toJson } from '../../eval/cli-support.ts';
+import {
+  addLengthControlOptions, defaultReferencePath, lengthControlSettings, loadAnnotator, modelNameFor, parseJsonObject, toJson,
+  type LengthControlFlags,
+} from '../../eval/cli-support.ts';
 
 const SORT_KEYS: Record<string, SortKey> = {
   win_rate: 'win_rate',
@@ -52,30 +55,68 @@ export function register(program: Command): void {
       printBoard(Leaderboard.load(csv), f);
     });
 
-  lb.command('add')
-    .description('add (or replace) models on a leaderboard from existing annotations files, without annotating anything')
-    .argument('<csv>', 'leaderboard CSV (created when absent; a .md is written beside it)')
-    .argument('<annotations...>', 'annotations files (one model each: output_1 = reference, output_2 = model)')
-    .option('--name <model>', 'model name when adding a single file (default: generator_2 of the rows)')
-    .option('--no-length-control', 'skip the length-controlled win-rate')
+  addLengthControlOptions(
+    lb.command('add')
+      .description('add (or replace) models on a leaderboard from existing annotations files, without annotating anything')
+      .argument('<csv>', 'leaderboard CSV (created when absent; a .md is written beside it)')
+      .argument('<annotations...>', 'annotations files (one model each: output_1 = reference, output_2 = model)')
+      .option('--name <model>', 'model name when adding a single file (default: generator_2 of the rows)')
+      .option('--estimate-difficulty [file]', 'estimate a difficulty table from these files (joint fit over the models) and use it for their LC; written to FILE (default: beside the board, .difficulty.json)')
+      .option('--drop-invalid', 'drop (and count) invalid preferences instead of failing')
+      .option('--allow-duplicates', 'keep the first of repeated instructions in a file instead of failing')
+      .option('--force', 'allow rows from another annotator or reference')
+      .option('--sort-by <metric>', SORT_HELP, sortKey, 'win_rate' as SortKey)
+      .option('--json', 'print the board as JSON'),
+  ).action((csv: string, files: string[], f: CommonFlags & LengthControlFlags & {
+    name?: string; estimateDifficulty?: string | boolean; dropInvalid?: boolean; allowDuplicates?: boolean; force?: boolean;
+  }) => {
+    if (f.name && files.length > 1) throw new Error('--name applies to a single annotations file');
+    if (f.estimateDifficulty && f.difficulty) throw new Error('--estimate-difficulty and --difficulty both give the difficulty table: pass one');
+    if (f.estimateDifficulty && !f.lengthControl) throw new Error('--estimate-difficulty is for the length-controlled win-rate; drop --no-length-control');
+    const invalid = f.dropInvalid ? 'drop' : 'error';
+    const annotations = files.map((file) => ({ file, rows: readAnnotations(file) }));
+    let settings = lengthControlSettings(f);
+    if (f.estimateDifficulty && settings) {
+      const out = typeof f.estimateDifficulty === 'string' ? f.estimateDifficulty : `${csv.replace(/\.csv$/i, '')}.difficulty.json`;
+      const est = estimateFromFiles(annotations, { invalid, allowDuplicates: f.allowDuplicates, json: f.json });
+      writeJson(out, est.rows);
+      settings = { ...settings, difficulty: { ...est.table, source: out } };
+      if (!f.json) console.error(`difficulty: estimated from ${est.models.length} models (ridge ${est.lambda.toPrecision(3)}), written to ${out}`);
+    }
+    const board = Leaderboard.loadOrCreate(csv);
+    for (const { file, rows } of annotations) {
+      const r = metricsFromAnnotations(rows, { invalid, lengthControl: settings, allowDuplicates: f.allowDuplicates });
+      const name = f.name ?? r.model;
+      if (!name) throw new Error(`${file}: rows carry no generator_2; pass --name`);
+      for (const w of r.warnings) console.error(`warning: ${name}: ${w}`);
+      board.upsert(rowFromMetrics(name, r.metrics, { annotator: r.annotator, reference: r.reference, updated: new Date().toISOString() }), { force: f.force });
+    }
+    printBoard(board, f, board.save(csv, f.sortBy));
+  });
+
+  lb.command('difficulty')
+    .description(
+      'estimate an instruction difficulty table from several models\' annotations against one reference (the per-instruction ' +
+        'coefficients of a joint fit, as alpaca_eval made theirs), for the length-controlled win-rate of a leaderboard of your own',
+    )
+    .argument('<out>', 'where to write the table (JSON [{index, instruction, difficulty, n_models}]; pass it to --difficulty)')
+    .argument('<annotations...>', 'annotations files, one model each, all against the same reference')
     .option('--drop-invalid', 'drop (and count) invalid preferences instead of failing')
-    .option('--force', 'allow rows from another annotator or reference')
-    .option('--sort-by <metric>', SORT_HELP, sortKey, 'win_rate' as SortKey)
-    .option('--json', 'print the board as JSON')
-    .action((csv: string, files: string[], f: CommonFlags & { name?: string; lengthControl: boolean; dropInvalid?: boolean; force?: boolean }) => {
-      if (f.name && files.length > 1) throw new Error('--name applies to a single annotations file');
-      const board = Leaderboard.loadOrCreate(csv);
-      for (const file of files) {
-        const r = metricsFromAnnotations(readAnnotations(file), { invalid: f.dropInvalid ? 'drop' : 'error', lengthControl: f.lengthControl });
-        const name = f.name ?? r.model;
-        if (!name) throw new Error(`${file}: rows carry no generator_2; pass --name`);
-        for (const w of r.warnings) if (!f.json) console.error(`warning: ${name}: ${w}`);
-        board.upsert(rowFromMetrics(name, r.metrics, { annotator: r.annotator, reference: r.reference, updated: new Date().toISOString() }), { force: f.force });
+    .option('--allow-duplicates', 'keep the first of repeated instructions in a file instead of failing')
+    .option('--json', 'print a summary as JSON')
+    .action((out: string, files: string[], f: { dropInvalid?: boolean; allowDuplicates?: boolean; json?: boolean }) => {
+      const annotations = files.map((file) => ({ file, rows: readAnnotations(file) }));
+      const est = estimateFromFiles(annotations, { invalid: f.dropInvalid ? 'drop' : 'error', allowDuplicates: f.allowDuplicates, json: f.json });
+      writeJson(out, est.rows);
+      const summary = { file: out, models: est.models, n_instructions: est.rows.length, n_rows: est.n_rows, lambda: est.lambda, cv: est.cv, converged: est.converged };
+      if (f.json) console.log(toJson(summary));
+      else {
+        console.log(`wrote ${out}: difficulty of ${est.rows.length} instructions from ${est.models.length} models (${est.n_rows} annotations), ridge ${est.lambda.toPrecision(3)} chosen by 5-fold cross-validation`);
+        if (!est.converged) console.error('warning: the joint fit stopped before reaching its tolerance');
       }
-      printBoard(board, f, board.save(csv, f.sortBy));
     });
 
-  lb.command('build')
+  addLengthControlOptions(lb.command('build')
     .description('evaluate several models against one reference with one annotator; models already on the board are skipped')
     .argument('<csv>', 'leaderboard CSV (created when absent; saved after every model)')
     .argument('<model-outputs...>', 'model outputs files (alpaca_eval results/NAME/model_outputs.json or AlpacaFarm eval files)')
@@ -86,21 +127,19 @@ export function register(program: Command): void {
     .option('--output-dir <dir>', 'also write DIR/MODEL/ANNOTATOR/annotations.json for every evaluated model')
     .option('--force', 're-evaluate models already on the board, and allow mixing annotators / references')
     .option('--allow-missing', 'evaluate on shared instructions when a model lacks some')
-    .option('--no-length-control', 'skip the length-controlled win-rate')
-    .option('--difficulty <file>', 'per-instruction difficulty table for the length-control fit')
     .option('--no-cache', 'bypass the annotation cache')
     .option('--sort-by <metric>', SORT_HELP, sortKey, 'win_rate' as SortKey)
-    .option('--json', 'print the board as JSON')
-    .action(async (csv: string, files: string[], f: CommonFlags & {
+    .option('--json', 'print the board as JSON'))
+    .action(async (csv: string, files: string[], f: CommonFlags & LengthControlFlags & {
       annotator: string; annotatorOptions?: string; referenceOutputs?: string; referenceName?: string; outputDir?: string;
-      force?: boolean; allowMissing?: boolean; lengthControl: boolean; difficulty?: string; cache: boolean;
+      force?: boolean; allowMissing?: boolean; cache: boolean;
     }) => {
       const referencePath = f.referenceOutputs ?? defaultReferencePath();
       if (!referencePath) throw new Error('no reference outputs: pass --reference-outputs FILE or set FARM_REFERENCE_OUTPUTS');
       const reference = readOutputs(referencePath);
       const referenceName = modelNameFor(referencePath, reference, f.referenceName);
       const board = Leaderboard.loadOrCreate(csv);
-      const difficulty = f.difficulty ? readDifficulty(f.difficulty) : undefined;
+      const lengthControl = lengthControlSettings(f);
       let annotator: Awaited<ReturnType<typeof loadAnnotator>> | undefined;
       let saved = board.save(csv, f.sortBy);
       for (const file of files) {
@@ -114,9 +153,9 @@ export function register(program: Command): void {
         annotator ??= await loadAnnotator(f.annotator, parseJsonObject(f.annotatorOptions, '--annotator-options'));
         const r = await evaluateModel(reference.map((x) => ({ ...x, generator: referenceName })), model, {
           annotator, modelName: name, referenceName, allowMissing: f.allowMissing, noCache: !f.cache,
-          lengthControl: f.lengthControl, ...(difficulty ? { difficulty } : {}),
+          lengthControl,
         });
-        for (const w of r.warnings) if (!f.json) console.error(`warning: ${name}: ${w}`);
+        for (const w of r.warnings) console.error(`warning: ${name}: ${w}`);
         if (f.outputDir) writeJson(join(f.outputDir, name, annotator.name.replace(/[^\w.-]+/g, '_'), 'annotations.json'), r.annotations);
         board.upsert(rowFromMetrics(name, r.metrics, { annotator: annotator.name, reference: referenceName, updated: new Date().toISOString() }), { force: f.force });
         saved = board.save(csv, f.sortBy);
@@ -157,4 +196,36 @@ export function register(program: Command): void {
       if (cmp.only_in_a.length) console.log(`only in ${a}: ${cmp.only_in_a.length} (${cmp.only_in_a.slice(0, 5).join(', ')}${cmp.only_in_a.length > 5 ? ', ...' : ''})`);
       if (cmp.only_in_b.length) console.log(`only in ${b}: ${cmp.only_in_b.length} (${cmp.only_in_b.slice(0, 5).join(', ')}${cmp.only_in_b.length > 5 ? ', ...' : ''})`);
     });
+}
+
+/** A difficulty table from annotation files, one model each (see estimateDifficulty). */
+function estimateFromFiles(
+  annotations: ReadonlyArray<{ file: string; rows: AnnotationRecord[] }>,
+  opts: { invalid: 'drop' | 'error'; allowDuplicates?: boolean; json?: boolean },
+): DifficultyEstimate {
+  const models = annotations.map(({ file, rows }) => {
+    // the metrics path checks repeated instructions and preferences the same way
+    metricsFromAnnotations(rows, { invalid: opts.invalid, lengthControl: false, allowDuplicates: opts.allowDuplicates });
+    try {
+      return modelAnnotations(dedupe(rows), { invalid: opts.invalid });
+    } catch (err) {
+      throw new Error(`${file}: ${(err as Error).message}`);
+    }
+  });
+  const references = [...new Set(models.map((m) => m.reference).filter(Boolean))];
+  if (references.length > 1) throw new Error(`the annotations use ${references.length} references (${references.join(', ')}): a difficulty table is relative to one`);
+  const informative = models.filter((m) => m.reference === undefined || m.name !== m.reference);
+  if (informative.length < models.length && !opts.json) console.error(`difficulty: left out ${models.length - informative.length} file(s) of the reference against itself`);
+  if (informative.length < 5 && !opts.json) console.error(`warning: a difficulty table from ${informative.length} models is noisy (alpaca_eval used dozens)`);
+  return estimateDifficulty(informative);
+}
+
+function dedupe<T extends { instruction: string; input: string }>(rows: readonly T[]): T[] {
+  const seen = new Set<string>();
+  return rows.filter((r) => {
+    const k = instructionKey(r.instruction, r.input);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
