@@ -205,6 +205,14 @@ test('a repeated instruction in annotations is an error; allowDuplicates keeps t
   assert.equal(kept.metrics.length_controlled_winrate, undefined);
 });
 
+test('too few rows for 5-fold cross-validation: length control skipped with a warning, the rest computed', () => {
+  const rows = readAnnotations(fx('annotations.json')).slice(0, 4).map((r) => ({ ...r, instruction: `farm ${r.instruction}` }));
+  const r = metricsFromAnnotations(rows);
+  assert.equal(r.metrics.length_controlled_winrate, undefined);
+  assert.equal(r.metrics.n_total, 4);
+  assert.ok(r.warnings.some((w) => /length control skipped: 4 annotated rows are too few for its 5-fold cross-validation/.test(w)), r.warnings.join('|'));
+});
+
 test('Python json NaN reads as a missing preference; infinities are invalid, and strings are left alone', () => {
   const text = '[{"instruction":"NaN Infinity \\"NaN\\"","output_1":"a","output_2":"bb","preference":NaN},' +
     '{"instruction":"b","output_1":"a","output_2":"b","preference":2.0},{"instruction":"c","output_1":"a","output_2":"b","preference":1}]';

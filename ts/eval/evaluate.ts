@@ -165,23 +165,12 @@ export function metricsFromAnnotations(allRows: readonly AnnotationLike[], opts:
     const settings = typeof opts.lengthControl === 'object' ? opts.lengthControl : {};
     const plan = planLengthControl(rows, references[0], models[0], settings);
     warnings.push(...plan.warnings);
-    const lc = lengthControlledWinRate(
-      { scores: parsed.scores, referenceLengths, modelLengths, difficulty: plan.difficulty, gamed: plan.gamed, isBaseline: plan.isBaseline },
-      settings,
-    );
-    const report: LengthControlReport = { ...lc, description: plan.description };
-    if (plan.difficultySource) report.difficulty_source = plan.difficultySource;
-    if (plan.lookup) report.difficulty_lookup = plan.lookup;
-    if (plan.gamedSource) report.gamed_source = plan.gamedSource;
-    metrics.length_controlled_winrate = lc.length_controlled_winrate;
-    metrics.lc_standard_error = lc.lc_standard_error;
-    metrics.length_control = report;
-    if (lc.extrapolation_note) warnings.push(`length-controlled win-rate is an extrapolation: ${lc.extrapolation_note}`);
-    if (!lc.converged) warnings.push('length control: the L1 fit stopped before reaching its tolerance');
-    if (isExtremeChange(base.win_rate, lc.length_controlled_winrate)) {
-      warnings.push(
-        `length-controlled win-rate ${lc.length_controlled_winrate.toFixed(1)} is far from the raw ${base.win_rate.toFixed(1)}; the fit may be unreliable`,
-      );
+    const nFolds = settings.nFolds ?? 5;
+    const nTrain = keep.length + (plan.gamed ? plan.gamed.preference.filter((x) => !Number.isNaN(x)).length : 0);
+    if (nTrain < nFolds && !plan.isBaseline) {
+      warnings.push(`length control skipped: ${nTrain} annotated rows are too few for its ${nFolds}-fold cross-validation`);
+    } else {
+      addLengthControl(metrics, warnings, plan, settings, { scores: parsed.scores, referenceLengths, modelLengths }, base.win_rate);
     }
   }
   const out: MetricsResult = { metrics, warnings };
@@ -189,6 +178,31 @@ export function metricsFromAnnotations(allRows: readonly AnnotationLike[], opts:
   if (references.length === 1) out.reference = references[0];
   if (annotators.length === 1) out.annotator = annotators[0];
   return out;
+}
+
+function addLengthControl(
+  metrics: EvalMetrics, warnings: string[], plan: LengthControlPlan, settings: LengthControlSettings,
+  rows: { scores: number[]; referenceLengths: number[]; modelLengths: number[] }, rawWinRate: number,
+): void {
+  const { scores, referenceLengths, modelLengths } = rows;
+  const lc = lengthControlledWinRate(
+    { scores, referenceLengths, modelLengths, difficulty: plan.difficulty, gamed: plan.gamed, isBaseline: plan.isBaseline },
+    settings,
+  );
+  const report: LengthControlReport = { ...lc, description: plan.description };
+  if (plan.difficultySource) report.difficulty_source = plan.difficultySource;
+  if (plan.lookup) report.difficulty_lookup = plan.lookup;
+  if (plan.gamedSource) report.gamed_source = plan.gamedSource;
+  metrics.length_controlled_winrate = lc.length_controlled_winrate;
+  metrics.lc_standard_error = lc.lc_standard_error;
+  metrics.length_control = report;
+  if (lc.extrapolation_note) warnings.push(`length-controlled win-rate is an extrapolation: ${lc.extrapolation_note}`);
+  if (!lc.converged) warnings.push('length control: the L1 fit stopped before reaching its tolerance');
+  if (isExtremeChange(rawWinRate, lc.length_controlled_winrate)) {
+    warnings.push(
+      `length-controlled win-rate ${lc.length_controlled_winrate.toFixed(1)} is far from the raw ${rawWinRate.toFixed(1)}; the fit may be unreliable`,
+    );
+  }
 }
 
 interface LengthControlPlan {
