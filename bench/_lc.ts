@@ -4,7 +4,9 @@
 // Annotation files: alpaca_eval's results/<model>/weighted_alpaca_eval_gpt4_turbo/annotations.json, one
 // per model, in a folder as <model>.json or <model>__weighted_alpaca_eval_gpt4_turbo.json (the layout of
 // ../shared/data/alpaca_eval/annotations). Pass --annotations-dir DIR (or $FARM_AE2_ANNOTATIONS); the
-// default folder under ../shared holds the three test models only.
+// default folder under ../shared holds the three test models only. The figures in docs/eval.md used the 58
+// files present in a git snapshot of tatsu-lab/alpaca_eval at commit cd543a1, written out as
+//   git show cd543a1:results/$M/weighted_alpaca_eval_gpt4_turbo/annotations.json > DIR/$M.json
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Leaderboard, modelAnnotations, readAnnotations, type ModelAnnotations } from '../ts/eval/index.ts';

@@ -4,6 +4,7 @@
 // Usage: npm run bench -- length-control [--annotations-dir DIR] [--quick]
 //   DIR: alpaca_eval's AlpacaEval 2 annotation files, one per model (see bench/_lc.ts); without it only the
 //   three test models under ../shared are there, and the held-out figures are skipped.
+import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import {
   alpacaEval2, estimateDifficulty, gamedWithDifficulty, lengthControlledWinRate, lookupDifficulty, metricsFromAnnotations, readAnnotations,
@@ -14,6 +15,10 @@ import { emit, median } from './_lib.ts';
 
 const BENCH = 'length-control';
 const quick = process.argv.includes('--quick');
+if (!existsSync(`${SHARED}leaderboards/weighted_alpaca_eval_gpt4_turbo_leaderboard.csv`)) {
+  console.error(`${BENCH}: skipped, ${SHARED} is absent (set FARM_ALPACA_EVAL_DATA)`);
+  process.exit(0);
+}
 const dir = annotationsDir();
 const { board, build, heldOut, files } = split(dir);
 const ae = alpacaEval2();
