@@ -22,7 +22,11 @@ static Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
 #else
   o.Set("openmp", false);
 #endif
+#if FARM_HAVE_CUDA
+  o.Set("cuda", true);  // compiled in; cudaInfo() says whether a device can run it
+#else
   o.Set("cuda", false);
+#endif
   return o;
 }
 
@@ -75,6 +79,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   farm::addon::RegisterRL(env, exports);
   farm::addon::RegisterGenerate(env, exports);
   farm::addon::RegisterKernels(env, exports);
+  farm::addon::RegisterCuda(env, exports);
   return exports;
 }
 NODE_API_MODULE(farm, Init)

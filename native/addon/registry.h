@@ -8,4 +8,5 @@ void RegisterModel(Napi::Env env, Napi::Object exports);  // model_binding.cc: M
 void RegisterRL(Napi::Env env, Napi::Object exports);     // rl_binding.cc: GAE, PPO/DPO/BT losses, KL
 void RegisterGenerate(Napi::Env env, Napi::Object exports);  // generate_binding.cc: KV cache, sampling
 void RegisterKernels(Napi::Env env, Napi::Object exports);   // kernel_binding.cc: each kernel, for gradient checks
+void RegisterCuda(Napi::Env env, Napi::Object exports);      // cuda_binding.cc: cudaInfo, CudaModel, CudaAdamW, ...
 }  // namespace farm::addon

@@ -1,12 +1,12 @@
 // Loads the native addon (build/Release/farm.node, built by `npm install`).
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // FARM_NATIVE points at another build of the addon (a side build directory, a CUDA build).
-const candidates = process.env.FARM_NATIVE ? [process.env.FARM_NATIVE]
+const candidates = process.env.FARM_NATIVE ? [resolve(process.env.FARM_NATIVE)]
   : [join(root, 'build/Release/farm.node'), join(root, 'build/Debug/farm.node')];
 
 function load(): any {

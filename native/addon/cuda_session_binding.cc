@@ -1,0 +1,323 @@
+// CudaDecodeSession: the JS methods of DecodeSession (generate_binding.cc) over a CudaModel's device weights.
+#include <napi.h>
+#if FARM_HAVE_CUDA
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+#include "async.h"
+#include "checks.h"
+#include "cuda/decode.h"
+#include "cuda_binding.h"
+#include "registry.h"
+
+namespace farm::addon {
+namespace {
+
+constexpr double kMaxSafeInt = 9007199254740991.0;
+
+uint64_t safe_uint(Napi::Env env, double d, const std::string& what) {
+  if (!(d >= 0) || d != std::floor(d) || d > kMaxSafeInt)
+    throw error(env, what + " must be an integer in [0, 2^53), got " + std::to_string(d));
+  return (uint64_t)d;
+}
+
+std::vector<uint64_t> streams_arg(Napi::Value v, size_t n, const char* name) {
+  Napi::Env env = v.Env();
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+    throw error(env, std::string(name) + " must be a Float64Array");
+  auto a = v.As<Napi::Float64Array>();
+  if (a.ElementLength() != n)
+    throw error(env, std::string(name) + " must have " + std::to_string(n) + " elements, got " + std::to_string(a.ElementLength()));
+  std::vector<uint64_t> out(n);
+  for (size_t i = 0; i < n; i++) out[i] = safe_uint(env, a[i], std::string(name) + "[" + std::to_string(i) + "]");
+  return out;
+}
+
+Napi::Float32Array f32_copy(Napi::Env env, const float* src, size_t n) {
+  Napi::Float32Array a = Napi::Float32Array::New(env, n);
+  if (n) std::memcpy(a.Data(), src, n * sizeof(float));
+  return a;
+}
+
+}  // namespace
+
+class CudaSessionWrap : public Napi::ObjectWrap<CudaSessionWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "CudaDecodeSession",
+                       {InstanceMethod("addPrompts", &CudaSessionWrap::AddPrompts), InstanceMethod("sample", &CudaSessionWrap::Sample),
+                        InstanceMethod("fork", &CudaSessionWrap::Fork), InstanceMethod("release", &CudaSessionWrap::Release),
+                        InstanceMethod("extend", &CudaSessionWrap::Extend),
+                        InstanceMethod("nextLogits", &CudaSessionWrap::NextLogits), InstanceMethod("info", &CudaSessionWrap::Info),
+                        InstanceMethod("dispose", &CudaSessionWrap::Dispose), InstanceMethod("stats", &CudaSessionWrap::Stats)});
+  }
+
+  // new CudaDecodeSession(model: CudaModel, {maxSequences, maxLength})
+  CudaSessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CudaSessionWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(CudaModelWrap::ctor.Value()))
+      throw error(env, "CudaDecodeSession(model, options): model must be a CudaModel");
+    model_wrap_ = CudaModelWrap::Unwrap(info[0].As<Napi::Object>());
+    model_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+    Napi::Object o = object_arg(info, 1, "session options");
+    const ModelConfig& c = model_wrap_->model()->config();
+    int slots = (int)int_field(o, "maxSequences", 0, true, 1, 1 << 20);
+    int len = (int)int_field(o, "maxLength", c.max_position_embeddings, false, 1, c.max_position_embeddings);
+    try {
+      auto m = model_wrap_->model();
+      NativeExecutor::get().run([&] { core_ = std::make_shared<cuda::DeviceDecodeSession>(m, slots, len); });
+    } catch (const std::exception& e) {
+      throw error(env, e.what());
+    }
+  }
+
+ private:
+  cuda::DeviceDecodeSession& core(Napi::Env env) {
+    if (!core_) throw error(env, "this DecodeSession was disposed");
+    return *core_;
+  }
+  void check_idle(Napi::Env env) {
+    core(env);
+    if (busy_) throw error(env, "DecodeSession is busy; await the previous call first");
+    if (model_wrap_->busy()) throw error(env, "the model is busy with another operation (training?); await it before generating");
+  }
+  std::function<void()> hold() {
+    busy_ = true;
+    Ref();
+    return [this] { busy_ = false; Unref(); };
+  }
+  int slot_arg(Napi::Env env, Napi::Value v, const std::string& name) {
+    if (!v.IsNumber()) throw error(env, name + " must be a number");
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0 && d < 2147483647.0) || d != std::floor(d) || !core_->in_use((int)d)) {
+      std::string shown = (d == std::floor(d) && std::abs(d) < 1e15) ? std::to_string((int64_t)d) : std::to_string(d);
+      throw error(env, name + " = " + shown + " is not a live sequence of this session");
+    }
+    return (int)d;
+  }
+  template <typename F>
+  void sync_run(Napi::Env env, F&& f) {
+    try {
+      NativeExecutor::get().run([&] { f(); });
+    } catch (const std::exception& e) {
+      throw error(env, e.what());
+    }
+  }
+
+  Napi::Value AddPrompts(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = object_arg(info, 0, "addPrompts options");
+    check_idle(env);
+    size_t nl = 0, nt = 0;
+    const int32_t* lens = i32(o.Get("lengths"), "lengths", -1, &nl);
+    const int32_t* toks = i32(o.Get("tokens"), "tokens", -1, &nt);
+    if (nl == 0) throw error(env, "no prompts (lengths is empty)");
+    int copies = (int)int_field(o, "copies", 1, false, 1, 1 << 20);
+    auto prompts = std::make_shared<std::vector<std::vector<int32_t>>>(nl);
+    size_t off = 0;
+    for (size_t p = 0; p < nl; p++) {
+      if (lens[p] < 0 || off + lens[p] > nt) throw error(env, "lengths do not match tokens (prompt " + std::to_string(p) + ")");
+      (*prompts)[p].assign(toks + off, toks + off + lens[p]);
+      off += lens[p];
+    }
+    if (off != nt) throw error(env, "tokens has " + std::to_string(nt) + " ids but lengths sum to " + std::to_string(off));
+    auto streams = std::make_shared<std::vector<uint64_t>>(streams_arg(o.Get("streams"), nl * copies, "streams"));
+    auto out = std::make_shared<std::vector<int>>();
+    auto s = core_;
+    return PromiseTask::Start(
+        env, 1, [s, prompts, copies, streams, out] { *out = s->add_prompts(*prompts, copies, *streams); },
+        [out](Napi::Env env) -> Napi::Value {
+          auto a = Napi::Int32Array::New(env, out->size());
+          for (size_t i = 0; i < out->size(); i++) a[i] = (*out)[i];
+          return a;
+        },
+        hold());
+  }
+
+  Napi::Value Sample(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = object_arg(info, 0, "sample options");
+    check_idle(env);
+    size_t n = 0;
+    const int32_t* sl = i32(o.Get("slots"), "slots", -1, &n);
+    auto list = std::make_shared<std::vector<int>>(sl, sl + n);
+    for (size_t i = 0; i < n; i++) slot_arg(env, Napi::Number::New(env, (*list)[i]), "slots[" + std::to_string(i) + "]");
+    int steps = (int)int_field(o, "steps", 0, true, 0, 1 << 24);
+    SampleOptions opt;
+    opt.max_new_tokens = (int)int_field(o, "maxNewTokens", 0, true, 1, 1 << 24);
+    opt.temperature = (float)num_field(o, "temperature", 1.0);
+    opt.top_k = (int)int_field(o, "topK", 0, false, 0, 1LL << 31);
+    opt.top_p = (float)num_field(o, "topP", 1.0);
+    opt.seed = safe_uint(env, num_field(o, "seed", 0), "seed");
+    Napi::Value st = o.Get("stopTokens");
+    if (!st.IsUndefined() && !st.IsNull()) {
+      size_t ns = 0;
+      const int32_t* s = i32(st, "stopTokens", -1, &ns);
+      opt.stop_tokens.assign(s, s + ns);
+    }
+    try {
+      opt.validate(core_->config().vocab_size);
+      if (!core_->config().lm_head) throw farm::Error("this model has no LM head; it cannot generate");
+    } catch (const farm::Error& e) {
+      throw error(env, e.what());
+    }
+    auto recs = std::make_shared<std::vector<TokenRecord>>();
+    auto s = core_;
+    auto optp = std::make_shared<SampleOptions>(opt);
+    return PromiseTask::Start(
+        env, 1, [s, list, steps, optp, recs] { s->sample(*list, steps, *optp, recs.get()); },
+        [s, list, recs](Napi::Env env) -> Napi::Value {
+          const size_t R = recs->size();
+          Napi::Object r = Napi::Object::New(env);
+          auto slot = Napi::Int32Array::New(env, R), token = Napi::Int32Array::New(env, R);
+          auto lp = Napi::Float32Array::New(env, R), slp = Napi::Float32Array::New(env, R),
+               sam = Napi::Float32Array::New(env, R), val = Napi::Float32Array::New(env, R);
+          for (size_t i = 0; i < R; i++) {
+            const TokenRecord& t = (*recs)[i];
+            slot[i] = t.slot; token[i] = t.token; lp[i] = t.logprob; slp[i] = t.scaled_logprob;
+            sam[i] = t.sample_logprob; val[i] = t.value;
+          }
+          r.Set("slot", slot); r.Set("token", token); r.Set("logprob", lp); r.Set("scaledLogprob", slp);
+          r.Set("sampleLogprob", sam);
+          if (s->config().scalar_head) r.Set("value", val);
+          auto fin = Napi::Int8Array::New(env, list->size());
+          auto gen = Napi::Int32Array::New(env, list->size());
+          for (size_t i = 0; i < list->size(); i++) {
+            const auto& inf = s->info((*list)[i]);
+            fin[i] = (int8_t)inf.finish;
+            gen[i] = inf.generated;
+          }
+          r.Set("finish", fin);
+          r.Set("generated", gen);
+          return r;
+        },
+        hold());
+  }
+
+  Napi::Value Fork(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = object_arg(info, 0, "fork options");
+    check_idle(env);
+    int parent = slot_arg(env, o.Get("parent"), "parent");
+    Napi::Value sv = o.Get("streams");
+    size_t n = sv.IsTypedArray() ? sv.As<Napi::TypedArray>().ElementLength() : 0;
+    auto streams = streams_arg(sv, n, "streams");
+    std::vector<int> out;
+    sync_run(env, [&] { out = core_->fork(parent, streams); });
+    auto a = Napi::Int32Array::New(env, out.size());
+    for (size_t i = 0; i < out.size(); i++) a[i] = out[i];
+    return a;
+  }
+
+  Napi::Value Release(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    check_idle(env);
+    if (info.Length() < 1) throw error(env, "release(slots): slots required");
+    size_t n = 0;
+    const int32_t* sl = i32(info[0], "slots", -1, &n);
+    for (size_t i = 0; i < n; i++) slot_arg(env, Napi::Number::New(env, sl[i]), "slots[" + std::to_string(i) + "]");
+    for (size_t i = 0; i < n; i++) {
+      try {
+        core_->release(sl[i]);
+      } catch (const std::exception& e) {
+        throw error(env, e.what());
+      }
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value Extend(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = object_arg(info, 0, "extend options");
+    check_idle(env);
+    int sl = slot_arg(env, o.Get("slot"), "slot");
+    size_t n = 0;
+    const int32_t* t = i32(o.Get("tokens"), "tokens", -1, &n);
+    if (n == 0) throw error(env, "tokens must not be empty");
+    auto toks = std::make_shared<std::vector<int32_t>>(t, t + n);
+    auto lp = std::make_shared<std::vector<float>>(n), val = std::make_shared<std::vector<float>>(n);
+    auto s = core_;
+    return PromiseTask::Start(
+        env, 1, [s, sl, toks, lp, val] { s->extend(sl, toks->data(), (int)toks->size(), lp->data(), val->data()); },
+        [s, lp, val](Napi::Env env) -> Napi::Value {
+          Napi::Object r = Napi::Object::New(env);
+          r.Set("logprob", f32_copy(env, lp->data(), lp->size()));
+          if (s->config().scalar_head) r.Set("value", f32_copy(env, val->data(), val->size()));
+          return r;
+        },
+        hold());
+  }
+
+  Napi::Value NextLogits(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = object_arg(info, 0, "nextLogits options");
+    check_idle(env);
+    int sl = slot_arg(env, o.Get("slot"), "slot");
+    auto logits = std::make_shared<std::vector<float>>();
+    auto value = std::make_shared<float>(0.f);
+    auto s = core_;
+    return PromiseTask::Start(
+        env, 1, [s, sl, logits, value] { *logits = s->next_logits(sl, value.get()); },
+        [s, logits, value](Napi::Env env) -> Napi::Value {
+          Napi::Object r = Napi::Object::New(env);
+          if (s->config().lm_head) r.Set("logits", f32_copy(env, logits->data(), logits->size()));
+          if (s->config().scalar_head) r.Set("value", *value);
+          return r;
+        },
+        hold());
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    core(env);
+    if (busy_) throw error(env, "DecodeSession is busy; await the previous call first");
+    int sl = slot_arg(env, info.Length() ? info[0] : env.Undefined(), "slot");
+    const auto& in = core_->info(sl);
+    Napi::Object r = Napi::Object::New(env);
+    auto t = Napi::Int32Array::New(env, in.tokens.size());
+    for (size_t i = 0; i < in.tokens.size(); i++) t[i] = in.tokens[i];
+    r.Set("tokens", t);
+    r.Set("promptLength", in.prompt_len);
+    r.Set("generated", in.generated);
+    r.Set("finish", finish_name(in.finish));
+    r.Set("stream", (double)in.stream);
+    return r;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("disposed", !core_);
+    r.Set("kernels", "cuda");
+    if (core_) {
+      r.Set("maxSequences", core_->max_slots());
+      r.Set("maxLength", core_->max_len());
+      r.Set("cacheBytes", (double)core_->cache_bytes());
+    }
+    return r;
+  }
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (busy_) throw error(env, "DecodeSession is busy; await the previous call first");
+    if (core_) {
+      auto c = std::move(core_);
+      sync_run(env, [&] { c.reset(); });  // frees device memory on the device thread
+    }
+    return env.Undefined();
+  }
+
+  CudaModelWrap* model_wrap_ = nullptr;
+  Napi::ObjectReference model_ref_;
+  std::shared_ptr<cuda::DeviceDecodeSession> core_;
+  bool busy_ = false;
+};
+
+void RegisterCudaSession(Napi::Env env, Napi::Object exports) {
+  exports.Set("CudaDecodeSession", CudaSessionWrap::Define(env));
+}
+
+}  // namespace farm::addon
+#endif
