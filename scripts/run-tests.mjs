@@ -37,7 +37,7 @@ for (const file of files) {
     console.log(`✘ ${rel}: no test summary (exit ${r.status}, signal ${r.signal}) [${secs}s]\n${out.trim()}`);
     continue;
   }
-  const bad = total - ok - skip;
+  const bad = total - ok;  // uvu counts skipped tests apart from Total
   passed += ok; failed += bad; skipped += skip;
   if (bad > 0 || r.status !== 0) {
     if (bad === 0) failed += 1;

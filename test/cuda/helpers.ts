@@ -15,17 +15,11 @@ export const emulated = cuda.available && cuda.emulated;
 /** Pick a size: the first on a GPU, the second (smaller) under the emulation. */
 export const size = (gpu: number, emu: number) => (emulated ? emu : gpu);
 
-let skipped = false;
-/** A uvu test that runs only when the CUDA backend is available (one SKIP line otherwise). */
+if (!cuda.available) console.log(`SKIP cuda: ${cuda.reason}`);
+/** A uvu test that runs only when the CUDA backend is available (counted as skipped otherwise). */
 export function cudaTest(name: string, fn: () => unknown | Promise<unknown>): void {
-  test(name, async () => {
-    if (!cuda.available) {
-      if (!skipped) console.log(`SKIP cuda: ${cuda.reason}`);
-      skipped = true;
-      return;
-    }
-    await fn();
-  });
+  if (cuda.available) test(name, async () => { await fn(); });
+  else test.skip(name, () => {});
 }
 export function describeDevice(): string {
   if (!cuda.available) return 'no CUDA device';
@@ -66,3 +60,15 @@ export function equal(a: ArrayLike<number>, b: ArrayLike<number>, what: string):
     if (!(a[i] === b[i] || (Number.isNaN(a[i]) && Number.isNaN(b[i])))) assert.unreachable(`${what}: [${i}] ${a[i]} vs ${b[i]}`);
 }
 export const copy = (a: Float32Array) => new Float32Array(a);
+
+/** The promise rejects with an Error whose message matches. */
+export async function rejects(p: Promise<unknown>, re: RegExp): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof Error, `rejected with a non-Error: ${err}`);
+    assert.match((err as Error).message, re);
+    return;
+  }
+  assert.unreachable(`expected a rejection matching ${re}`);
+}

@@ -3,7 +3,7 @@
 // from computing: files are validated here, then streamed into the model's parameter buffers.
 import { mkdir, readFile, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AdamW, createModel, Model, type ModelConfig, type ResolvedConfig } from './model.ts';
+import { AdamW, createModel, Model, type ModelBackend, type ModelConfig, type ResolvedConfig } from './model.ts';
 import { readHeader, readTensors, writeSafetensors, type SafetensorsHeader } from './safetensors.ts';
 
 const exists = (p: string) => access(p).then(() => true, () => false);
@@ -77,13 +77,13 @@ export async function saveModel(model: Model, dir: string): Promise<void> {
 // Tensors that checkpoints may carry and that the engine recomputes or does not use.
 const IGNORED = [/\.rotary_emb\.inv_freq$/, /^lm_head\.weight$/];
 
-export async function loadModel(dir: string, opts: { config?: Partial<ModelConfig> } = {}): Promise<Model> {
+export async function loadModel(dir: string, opts: { config?: Partial<ModelConfig>; backend?: ModelBackend } = {}): Promise<Model> {
   const cfgPath = join(dir, 'config.json');
   if (!(await exists(cfgPath))) throw new Error(`no config.json in ${dir} (expected a Hugging Face model folder)`);
   let hf: Record<string, any>;
   try { hf = JSON.parse(await readFile(cfgPath, 'utf8')); } catch (err) { throw new Error(`${cfgPath}: ${(err as Error).message}`); }
   const config = { ...configFromHf(hf, cfgPath), ...opts.config };
-  const model = createModel(config, { seed: 0, initStd: 0 });
+  const model = createModel(config, { seed: 0, initStd: 0, backend: opts.backend });
 
   // Which file holds each tensor: one model.safetensors, or shards listed by the index.
   const single = join(dir, 'model.safetensors'), index = join(dir, 'model.safetensors.index.json');

@@ -1,5 +1,6 @@
 // The engine facade: one object that owns the backend choice, threads and seed, and runs native work
 // off the event loop. Methods (SFT, PPO, DPO, ...) talk to models only through it.
+import { cpus } from 'node:os';
 import { native } from './native.ts';
 import { createModel, Model, type ModelConfig } from './model.ts';
 import { packBatch, type SequenceExample, type TokenBatch } from './batch.ts';
@@ -13,8 +14,16 @@ import * as ckpt from './checkpoint.ts';
 
 export type Backend = 'auto' | 'cpu' | 'cuda';
 export interface EngineOptions {
-  /** Backend: 'auto' uses CUDA when built and a device is present, else CPU. */
+  /**
+   * Where models live and kernels run: 'cpu', 'cuda' (an Error says why when it cannot run here), or 'auto'
+   * (default): CUDA when the addon was built with it and a GPU is visible, else CPU.
+   */
   backend?: Backend;
+  /**
+   * GEMM precision on the CUDA backend: 'tf32' (tensor cores, fp32 accumulation; the default) or 'fp32'
+   * (exact, for parity with the CPU). Process-wide; FARM_CUDA_GEMM sets the start-up value.
+   */
+  cudaGemm?: 'tf32' | 'fp32';
   /** Threads for native kernels (default 2). */
   threads?: number;
   /** Seed for model initialization and sampling. */
@@ -33,37 +42,83 @@ export interface ForwardResult {
   values?: Float32Array;
 }
 
+/** What the CUDA backend of this addon can do here (native cudaInfo()). */
+export interface CudaInfo {
+  compiled: boolean;
+  /** The CPU emulation build (tests only); never chosen by backend 'auto'. */
+  emulated: boolean;
+  available: boolean;
+  /** Why not, when unavailable. */
+  reason?: string;
+  gemm?: 'tf32' | 'fp32';
+  device?: {
+    index: number; name: string; computeCapability: string; memoryBytes: number; multiprocessors: number; clockMHz: number;
+    memoryClockMHz: number; memoryBusBits: number; driverVersion: number; runtimeVersion: number;
+  };
+}
+
+/** The device an Engine runs on. */
+export interface DeviceInfo {
+  backend: 'cpu' | 'cuda';
+  name: string;
+  /** CUDA: compute capability, memory, multiprocessors, GEMM precision. */
+  computeCapability?: string;
+  memoryBytes?: number;
+  multiprocessors?: number;
+  gemm?: string;
+  emulated?: boolean;
+}
+
 export interface StepStats { loss: number; gradNorm: number; tokens: number; lr: number; clipped: boolean }
 
 export { Optimizer, type OptimizerOptions };
 
 export class Engine {
+  /** Where this engine's models live and run. */
   readonly backend: 'cpu' | 'cuda';
   readonly threads: number;
   readonly seed: number;
-  private constructor(backend: 'cpu' | 'cuda', threads: number, seed: number) {
+  /** The device: the GPU's name, compute capability and memory on CUDA; the CPU model otherwise. */
+  readonly device: DeviceInfo;
+  private constructor(backend: 'cpu' | 'cuda', threads: number, seed: number, device: DeviceInfo) {
     this.backend = backend;
     this.threads = threads;
     this.seed = seed;
+    this.device = device;
   }
 
   static async create(opts: EngineOptions = {}): Promise<Engine> {
-    const { backend = 'auto', threads = 2, seed = 1 } = opts;
+    const { backend = 'auto', threads = 2, seed = 1, cudaGemm } = opts;
     if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new Error(`threads must be an integer in [1, 1024], got ${threads}`);
     if (!Number.isInteger(seed) || seed < 0) throw new Error(`seed must be a non-negative integer, got ${seed}`);
-    const info = native.buildInfo();
-    if (backend === 'cuda' && !info.cuda) throw new Error('backend "cuda" requested, but this build has no CUDA backend (no nvcc at build time or no device)');
     if (!['auto', 'cpu', 'cuda'].includes(backend)) throw new Error(`unknown backend "${backend}" (auto, cpu, cuda)`);
-    return new Engine(info.cuda && backend !== 'cpu' ? 'cuda' : 'cpu', threads, seed);
+    if (cudaGemm !== undefined && cudaGemm !== 'tf32' && cudaGemm !== 'fp32') throw new Error(`cudaGemm must be 'tf32' or 'fp32', got ${cudaGemm}`);
+    const cuda = Engine.cudaInfo();
+    if (backend === 'cuda' && !cuda.available) throw new Error(`backend "cuda" requested, but the CUDA backend is unavailable: ${cuda.reason}`);
+    const chosen = backend === 'cuda' || (backend === 'auto' && cuda.available && !cuda.emulated) ? 'cuda' : 'cpu';
+    if (chosen === 'cuda' && cudaGemm) native.setCudaGemm(cudaGemm);
+    const device: DeviceInfo = chosen === 'cuda'
+      ? { backend: 'cuda', name: cuda.device?.name ?? 'CUDA device', computeCapability: cuda.device?.computeCapability,
+        memoryBytes: cuda.device?.memoryBytes, multiprocessors: cuda.device?.multiprocessors, gemm: Engine.cudaInfo().gemm,
+        emulated: cuda.emulated }
+      : { backend: 'cpu', name: cpus()[0]?.model?.trim() || 'CPU', gemm: native.buildInfo().gemm };
+    return new Engine(chosen, threads, seed, device);
   }
 
-  /** Build details: GEMM implementations, OpenMP, CUDA. */
+  /** Build details: GEMM implementations, OpenMP, CUDA (compiled in or not). */
   static buildInfo(): { version: string; gemm: string; gemmImpls: string[]; openmp: boolean; cuda: boolean } {
     return native.buildInfo();
   }
 
+  /** Whether the CUDA backend was built and can run here, and why not. */
+  static cudaInfo(): CudaInfo {
+    return typeof native.cudaInfo === 'function' ? native.cudaInfo()
+      : { compiled: false, emulated: false, available: false, reason: 'this addon build has no CUDA backend' };
+  }
+
+  /** A new model on this engine's backend (seeded: the same initial weights on CPU and CUDA). */
   createModel(config: ModelConfig, opts: { seed?: number; initStd?: number } = {}): Model {
-    return createModel(config, { seed: opts.seed ?? this.seed, initStd: opts.initStd ?? 0.02 });
+    return createModel(config, { seed: opts.seed ?? this.seed, initStd: opts.initStd ?? 0.02, backend: this.backend });
   }
 
   createOptimizer(model: Model, opts: OptimizerOptions): Optimizer {
@@ -138,7 +193,7 @@ export class Engine {
   }
 
   saveModel(model: Model, dir: string): Promise<void> { return ckpt.saveModel(model, dir); }
-  loadModel(dir: string, opts: { config?: Partial<ModelConfig> } = {}): Promise<Model> { return ckpt.loadModel(dir, opts); }
+  loadModel(dir: string, opts: { config?: Partial<ModelConfig> } = {}): Promise<Model> { return ckpt.loadModel(dir, { ...opts, backend: this.backend }); }
   saveOptimizer(opt: Optimizer, path: string): Promise<void> { return ckpt.saveOptimizer(opt.adamw, path); }
   loadOptimizer(opt: Optimizer, path: string): Promise<void> { return ckpt.loadOptimizer(opt.adamw, path); }
 }

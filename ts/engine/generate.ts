@@ -67,6 +67,11 @@ export interface Sample {
 
 const MAX_N = 1 << 20;
 
+/** The native KV-cache session of the model's backend (the same methods on either). */
+function newSession(model: Model, opts: { maxSequences: number; maxLength: number }): any {
+  return model.backend === 'cuda' ? new native.CudaDecodeSession(model.raw, opts) : new native.DecodeSession(model.raw, opts);
+}
+
 function checkInt(name: string, v: unknown, lo: number, hi: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw new Error(`${name} must be an integer in [${lo}, ${hi}], got ${v}`);
   return v;
@@ -129,7 +134,7 @@ export async function generate(engine: EngineLike, model: Model, prompts: number
   const total = prompts.length * n;
   for (const group of groups) {
     const maxLen = Math.min(P, Math.max(...group.map((i) => prompts[i].length)) + maxNew);
-    const session = new native.DecodeSession(model.raw, { maxSequences: group.length * n, maxLength: maxLen });
+    const session = newSession(model, { maxSequences: group.length * n, maxLength: maxLen });
     try {
       const lengths = Int32Array.from(group.map((i) => prompts[i].length));
       const tokens = Int32Array.from(group.flatMap((i) => Array.from(prompts[i])));
@@ -284,7 +289,7 @@ export class GenerationSession {
   constructor(engine: EngineLike, model: Model, opts: { maxSequences: number; maxLength?: number }) {
     this.model = model;
     this.threads = engine.threads;
-    this.raw = new native.DecodeSession(model.raw, { maxSequences: opts.maxSequences, maxLength: opts.maxLength ?? model.config.max_position_embeddings });
+    this.raw = newSession(model, { maxSequences: opts.maxSequences, maxLength: opts.maxLength ?? model.config.max_position_embeddings });
   }
   /** Prefills each prompt once and forks it into `copies` sequences; streams[p*copies + j] keys copy j of prompt p. */
   async addPrompts(prompts: number[][], opts: { copies?: number; streams?: number[] } = {}): Promise<number[]> {

@@ -1,6 +1,6 @@
-export { Engine, type EngineOptions, type ForwardResult, type StepStats, type Backend } from './engine.ts';
+export { Engine, type EngineOptions, type ForwardResult, type StepStats, type Backend, type CudaInfo, type DeviceInfo } from './engine.ts';
 export { Optimizer, type OptimizerOptions } from './optimizer.ts';
-export { Model, AdamW, createModel, type ModelConfig, type ResolvedConfig, type ParamView, type AdamWOptions } from './model.ts';
+export { Model, AdamW, createModel, type ModelConfig, type ResolvedConfig, type ParamView, type AdamWOptions, type ModelBackend } from './model.ts';
 export { packBatch, type SequenceExample, type TokenBatch } from './batch.ts';
 export { learningRate, type ScheduleOptions, type ScheduleKind } from './schedule.ts';
 export { saveModel, loadModel, saveOptimizer, loadOptimizer, configFromHf, configToHf } from './checkpoint.ts';

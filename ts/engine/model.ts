@@ -23,6 +23,9 @@ export type ResolvedConfig = Required<ModelConfig>;
 
 export interface ParamView { name: string; shape: number[]; data: Float32Array; decay: boolean }
 
+/** Where a model's weights live and its kernels run. */
+export type ModelBackend = 'cpu' | 'cuda';
+
 export class Model {
   /** @internal */ readonly raw: any;
   readonly config: ResolvedConfig;
@@ -30,8 +33,15 @@ export class Model {
     this.raw = raw;
     this.config = raw.config();
   }
-  /** Views over the native parameters (writes go straight to the model). */
+  /** 'cuda' when the weights live on the GPU (created by an Engine with the CUDA backend). */
+  get backend(): ModelBackend { return typeof this.raw.backend === 'function' ? this.raw.backend() : 'cpu'; }
+  /**
+   * Views over the native parameters; writes go to the model. On the CUDA backend they view a host copy brought
+   * up to date by this call, and what is written through them reaches the GPU before the next operation: take
+   * fresh views after training steps instead of keeping old ones.
+   */
   parameters(): ParamView[] { return this.raw.parameters(); }
+  /** Views over the gradients (on CUDA, a host copy as for parameters()). */
   gradients(): ParamView[] { return this.raw.gradients(); }
   get numParameters(): number { return this.raw.numParameters(); }
   /** Bytes held by the activation buffers of the last batch shape. */
@@ -66,18 +76,28 @@ export class AdamW {
   constructor(model: Model, options: AdamWOptions = {}) {
     this.model = model;
     this.options = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, ...options };
-    this.raw = new native.AdamW(model.raw, this.options);
+    this.raw = model.backend === 'cuda' ? new native.CudaAdamW(model.raw, this.options) : new native.AdamW(model.raw, this.options);
   }
   get stepCount(): number { return this.raw.stepCount; }
   /** Clips the global gradient norm to maxGradNorm (0: no clipping), then updates the parameters. */
   async step(lr: number, maxGradNorm = 0, threads = 1): Promise<{ gradNorm: number; clipped: boolean }> {
     return this.raw.step({ lr, maxGradNorm, threads });
   }
-  /** Views over the moment buffers (same layout as the model's parameter buffer). */
+  /** Views over the moment buffers (same layout as the model's parameter buffer; on CUDA, host copies as for parameters()). */
   state(): { step: number; m: Float32Array; v: Float32Array } { return this.raw.state(); }
   setStepCount(n: number): void { this.raw.setStepCount(n); }
 }
 
-export function createModel(config: ModelConfig, options: { seed?: number; initStd?: number } = {}): Model {
-  return new Model(new native.Model(config, options));
+/**
+ * A new model with seeded weights (the same values on either backend). backend 'cuda' puts it on the GPU; it then
+ * needs an addon built with CUDA and a visible device (Engine.create({ backend }) checks both).
+ */
+export function createModel(config: ModelConfig, options: { seed?: number; initStd?: number; backend?: ModelBackend } = {}): Model {
+  const { backend = 'cpu', ...init } = options;
+  if (backend === 'cuda') {
+    if (typeof native.CudaModel !== 'function') throw new Error(`the CUDA backend is unavailable: ${native.cudaInfo?.().reason ?? 'this addon was built without it'}`);
+    return new Model(new native.CudaModel(config, init));
+  }
+  if (backend !== 'cpu') throw new Error(`unknown backend "${backend}" (cpu, cuda)`);
+  return new Model(new native.Model(config, init));
 }
