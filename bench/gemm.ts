@@ -10,6 +10,9 @@
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { native } from '../ts/engine/native.ts';
+import { cudaBench } from './_cuda.ts';
+
+if (await cudaBench('gemm')) process.exit(0);  // --backend=cuda: the GPU variant (bench/_cuda.ts)
 
 interface Shape { name: string; ta: boolean; tb: boolean; M: number; N: number; K: number }
 // Forward linear layers use x · W^T (W stored [out, in]); backward: dX = dY · W, dW += dY^T · X.

@@ -6,6 +6,9 @@ import { native } from '../ts/engine/native.ts';
 import { ppoStep, type Rollouts } from '../ts/engine/ppo.ts';
 import { gae, klPenalizedRewards, ppoLoss, whiten } from '../ts/engine/rl.ts';
 import { emit, flag, median, quick, timeit } from './_lib.ts';
+import { cudaBench } from './_cuda.ts';
+
+if (await cudaBench('ppo-step')) process.exit(0);  // --backend=cuda: the GPU variant (bench/_cuda.ts)
 
 const threads = 2;
 const cfg = { vocab_size: 4096, hidden_size: 256, intermediate_size: 683, num_hidden_layers: 4, num_attention_heads: 4,

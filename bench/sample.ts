@@ -6,6 +6,9 @@ import { Engine, type ModelConfig } from '../ts/engine/index.ts';
 import { generate } from '../ts/engine/generate.ts';
 import { native } from '../ts/engine/native.ts';
 import { emit, median, quick, timeit } from './_lib.ts';
+import { cudaBench } from './_cuda.ts';
+
+if (await cudaBench('sample')) process.exit(0);  // --backend=cuda: the GPU variant (bench/_cuda.ts)
 
 const threads = 2;
 const engine = await Engine.create({ threads, seed: 1 });

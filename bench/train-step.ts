@@ -5,6 +5,9 @@ import { existsSync } from 'node:fs';
 import { Engine } from '../ts/engine/index.ts';
 import { native } from '../ts/engine/native.ts';
 import { emit, median, quick, timeit } from './_lib.ts';
+import { cudaBench } from './_cuda.ts';
+
+if (await cudaBench('train-step')) process.exit(0);  // --backend=cuda: the GPU variant (bench/_cuda.ts)
 
 const threads = 2;
 const cfg = { vocab_size: 4096, hidden_size: 256, intermediate_size: 683, num_hidden_layers: 4, num_attention_heads: 4,

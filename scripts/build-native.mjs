@@ -2,7 +2,7 @@
 // Builds the native addon with cmake-js (the primary build); falls back to node-gyp (CPU only)
 // when CMake is missing. Skips the build when the addon is newer than every native source.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,7 +20,12 @@ function newestSource(dir) {
   return t;
 }
 const sourcesTime = Math.max(newestSource(join(root, 'native')), statSync(join(root, 'CMakeLists.txt')).mtimeMs);
-if (!force && existsSync(addon) && statSync(addon).mtimeMs >= sourcesTime) {
+// FARM_CUDA=0|1|AUTO chooses the CUDA backend when CMake configures; a value that differs from the last
+// build's re-configures (cmake-js only configures an empty build directory).
+const cudaRequest = process.env.FARM_CUDA ?? '';
+const cudaMarker = join(root, 'build/.farm-cuda');
+const reconfigure = cudaRequest !== '' && (existsSync(cudaMarker) ? readFileSync(cudaMarker, 'utf8') : 'AUTO') !== cudaRequest;
+if (!force && !reconfigure && existsSync(addon) && statSync(addon).mtimeMs >= sourcesTime) {
   console.log('farm: native addon is up to date');
   process.exit(0);
 }
@@ -30,7 +35,11 @@ const hasCmake = spawnSync('cmake', ['--version'], { stdio: 'ignore' }).status =
 const cmakeJs = join(root, 'node_modules/cmake-js/bin/cmake-js');
 const jobs = String(Math.max(1, Math.min(4, (await import('node:os')).availableParallelism())));
 if (hasCmake && existsSync(cmakeJs) && process.env.FARM_BUILD !== 'node-gyp') {
-  if (run(process.execPath, [cmakeJs, 'compile', '--parallel', jobs])) process.exit(0);
+  if (reconfigure && existsSync(join(root, 'build/CMakeCache.txt')) && !run(process.execPath, [cmakeJs, 'configure'])) process.exit(1);
+  if (run(process.execPath, [cmakeJs, 'compile', '--parallel', jobs])) {
+    if (cudaRequest !== '') { mkdirSync(join(root, 'build'), { recursive: true }); writeFileSync(cudaMarker, cudaRequest); }
+    process.exit(0);
+  }
   // A compile error would fail under node-gyp too, and its `rebuild` would wipe build/: stop here.
   console.error('farm: the cmake-js build failed (see above); set FARM_BUILD=node-gyp to try the CPU-only node-gyp build');
   if (process.env.FARM_BUILD !== 'node-gyp') process.exit(1);

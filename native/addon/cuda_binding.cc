@@ -4,6 +4,7 @@
 // parity tests). Every argument is checked here, as in the CPU bindings.
 #include <napi.h>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -379,6 +380,37 @@ Napi::Value KSample(const Napi::CallbackInfo& info) {
     tok[i] = recs[i].token; lp[i] = recs[i].logprob; slp[i] = recs[i].scaled_logprob; sam[i] = recs[i].sample_logprob;
   }
   r.Set("token", tok); r.Set("logprob", lp); r.Set("scaledLogprob", slp); r.Set("sampleLogprob", sam);
+  return r;
+}
+
+// cudaBench.gemm({M, N, K, transA, transB, precision, reps}) -> {msPerCall}: device-resident operands, two
+// warm-up calls, then reps calls between two synchronizations (wall clock: launches queue back to back).
+Napi::Value BenchGemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = object_arg(info, 0, "gemm bench options");
+  bool ta = bool_field(o, "transA", false), tb = bool_field(o, "transB", false);
+  int M = dim(o, "M"), N = dim(o, "N"), K = dim(o, "K"), reps = (int)int_field(o, "reps", 10, false, 1, 100000);
+  std::string ps = o.Get("precision").IsString() ? o.Get("precision").As<Napi::String>().Utf8Value() : "tf32";
+  if (ps != "tf32" && ps != "fp32") throw error(env, "precision must be 'tf32' or 'fp32'");
+  const cuda::GemmPrecision prec = ps == "fp32" ? cuda::GemmPrecision::FP32 : cuda::GemmPrecision::TF32;
+  double ms = 0;
+  on_device(env, [&] {
+    cuda::DeviceArray<float> A((size_t)M * K, "bench A"), B((size_t)K * N, "bench B"), C((size_t)M * N, "bench C");
+    std::vector<float> h(std::max((size_t)M * K, (size_t)K * N));
+    for (size_t i = 0; i < h.size(); i++) h[i] = (float)((i * 2654435761u) % 1000) / 1000.f - 0.5f;
+    A.upload(h.data(), (size_t)M * K);
+    B.upload(h.data(), (size_t)K * N);
+    auto call = [&] { cuda::gemm(prec, ta, tb, M, N, K, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.f, C.data(), N); };
+    call();
+    call();
+    cuda::synchronize("gemm bench warm-up");
+    auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < reps; r++) call();
+    cuda::synchronize("gemm bench");
+    ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
+  });
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("msPerCall", ms);
   return r;
 }
 
@@ -770,6 +802,9 @@ void RegisterCuda(Napi::Env env, Napi::Object exports) {
           return Napi::Number::New(info.Env(), (double)cuda::attention_saved_floats(dim(o, "B"), dim(o, "T"), dim(o, "NH")));
         }));
   exports.Set("cudaKernels", k);
+  Napi::Object bench = Napi::Object::New(env);
+  bench.Set("gemm", Napi::Function::New(env, BenchGemm));
+  exports.Set("cudaBench", bench);
   Napi::Function model = CudaModelWrap::Define(env);
   CudaModelWrap::ctor = Napi::Persistent(model);
   CudaModelWrap::ctor.SuppressDestruct();

@@ -42,7 +42,8 @@ __global__ void __launch_bounds__((BM / (MI * 16)) * (BN / (NI * 8)) * 32)
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int wm = (warp / WGN) * MI * 16, wn = (warp % WGN) * NI * 8;
-  const int i0 = blockIdx.y * BM, j0 = blockIdx.x * BN;
+  const int ntn = (N + BN - 1) / BN;  // 1-D grid: column tiles fastest (neighbours share A's row panel)
+  const int i0 = (int)(blockIdx.x / ntn) * BM, j0 = (int)(blockIdx.x % ntn) * BN;
   float ra[LA], rb[LB];
   auto load_tile = [&](int k0) {
 #pragma unroll
@@ -138,7 +139,8 @@ __global__ void __launch_bounds__(256) gemm_fp32_k(int M, int N, int K, const fl
   __shared__ float As[BK][TM + 4];
   __shared__ float Bs[BK][TN + 4];
   const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
-  const int i0 = blockIdx.y * TM, j0 = blockIdx.x * TN;
+  const int ntn = (N + TN - 1) / TN;
+  const int i0 = (int)(blockIdx.x / ntn) * TM, j0 = (int)(blockIdx.x % ntn) * TN;
   float ra[L], rb[L];
   auto load_tile = [&](int k0) {
 #pragma unroll
@@ -237,7 +239,9 @@ template <int BM, int BN, int MI, int NI>
 void run_tf32(bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float beta, float* C,
               int ldc) {
   constexpr int threads = (BM / (MI * 16)) * (BN / (NI * 8)) * 32;
-  dim3 grid(ceil_div(N, BN), ceil_div(M, BM));
+  const int64_t tiles = (int64_t)ceil_div(N, BN) * ceil_div(M, BM);
+  FARM_CHECK(tiles < (1LL << 31), "gemm: too many tiles");
+  dim3 grid((unsigned)tiles);
   if (!ta && !tb)
     launch("gemm_tf32_nn", gemm_tf32_k<BM, BN, MI, NI, false, false>, grid, dim3(threads), 0, M, N, K, A, lda, B, ldb, beta, C, ldc);
   else if (!ta && tb)
@@ -250,7 +254,9 @@ void run_tf32(bool ta, bool tb, int M, int N, int K, const float* A, int lda, co
 
 void run_fp32(bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float beta, float* C,
               int ldc) {
-  dim3 grid(ceil_div(N, 64), ceil_div(M, 64));
+  const int64_t tiles = (int64_t)ceil_div(N, 64) * ceil_div(M, 64);
+  FARM_CHECK(tiles < (1LL << 31), "gemm: too many tiles");
+  dim3 grid((unsigned)tiles);
   if (!ta && !tb)
     launch("gemm_fp32_nn", gemm_fp32_k<false, false>, grid, dim3(256), 0, M, N, K, A, lda, B, ldb, beta, C, ldc);
   else if (!ta && tb)

@@ -72,11 +72,11 @@ __global__ void rmsnorm_backward_dx_k(float* dx, const float* dout, const float*
 }
 
 // partial[chunk, c] = sum over the chunk's rows i of a[i, c] * b[i, c] * (scale ? scale[i] : 1), for column
-// reductions (dweight of RMSNorm, the scalar head's dw). Block: 32 columns x 8 row lanes.
+// reductions (dweight of RMSNorm, the scalar head's dw). Block: 32 columns x 8 row lanes; grid (row chunk, column block).
 __global__ void colsum_partial_k(float* partial, const float* a, const float* b, const float* row_scale, int BT, int C) {
   __shared__ float red[8][33];
   const int cx = threadIdx.x & 31, ry = threadIdx.x >> 5;
-  const int c = blockIdx.x * 32 + cx, chunk = blockIdx.y;
+  const int c = blockIdx.y * 32 + cx, chunk = blockIdx.x;
   const int r0 = chunk * kColChunk, r1 = imin(BT, r0 + kColChunk);
   float acc = 0.f;
   if (c < C)
@@ -97,7 +97,7 @@ __global__ void colsum_partial_k(float* partial, const float* a, const float* b,
 __global__ void colsum_scaled_partial_k(float* partial, const float* dv, const float* x, int BT, int C) {
   __shared__ float red[8][33];
   const int cx = threadIdx.x & 31, ry = threadIdx.x >> 5;
-  const int c = blockIdx.x * 32 + cx, chunk = blockIdx.y;
+  const int c = blockIdx.y * 32 + cx, chunk = blockIdx.x;
   const int r0 = chunk * kColChunk, r1 = imin(BT, r0 + kColChunk);
   float acc = 0.f;
   if (c < C)
@@ -293,7 +293,7 @@ void t_rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x,
   launch("rmsnorm_backward_dx", rmsnorm_backward_dx_k, dim3(BT), dim3(kRowThreads), 0, dx, dout, x, w, rstd, C, accumulate);
   const int nch = (int)ceil_div(BT, kColChunk);
   float* partial = static_cast<float*>(workspace(sizeof(float) * (size_t)nch * C));
-  launch("rmsnorm_backward_dw", colsum_partial_k, dim3(ceil_div(C, 32), nch), dim3(256), 0, partial, dout, x, rstd, BT, C);
+  launch("rmsnorm_backward_dw", colsum_partial_k, dim3(nch, ceil_div(C, 32)), dim3(256), 0, partial, dout, x, rstd, BT, C);
   launch("rmsnorm_backward_dw_sum", colsum_finish_k, dim3(ceil_div(C, 128)), dim3(128), 0, dw, (const float*)partial, nch, C);
 }
 void t_rope(float* x, const float* cosv, const float* sinv, int B, int T, int H, int HD, bool inverse) {
@@ -359,7 +359,7 @@ void scalar_head_backward(float* dx, float* dw, float* db, const float* dv, cons
   launch("scalar_head_dx", scalar_head_dx_k, dim3(BT), dim3(128), 0, dx, dv, w, C);
   const int nch = (int)ceil_div(BT, kColChunk);
   float* partial = static_cast<float*>(workspace(sizeof(float) * (size_t)nch * C));
-  launch("scalar_head_dw", colsum_scaled_partial_k, dim3(ceil_div(C, 32), nch), dim3(256), 0, partial, dv, x, BT, C);
+  launch("scalar_head_dw", colsum_scaled_partial_k, dim3(nch, ceil_div(C, 32)), dim3(256), 0, partial, dv, x, BT, C);
   launch("scalar_head_dw_sum", colsum_finish_k, dim3(ceil_div(C, 128)), dim3(128), 0, dw, (const float*)partial, nch, C);
   launch("scalar_head_db", sum_to_k, dim3(1), dim3(256), 0, db, dv, BT);
 }
