@@ -128,16 +128,14 @@ int DeviceDecodeSession::run(const std::vector<Chunk>& chunks) {
   }
   if (R == 0) return 0;
   const int nout = (int)heads.size();
+  // Row data in one upload: [tokens | slot | pos | prefix slot | prefix len | head rows], R each. (The last
+  // rows_cap block of ibuf_ is keep_pending's and extend's.)
   int32_t* ib = ibuf_.data();
-  int32_t *d_tok = ib, *d_slot = ib + rows_cap_, *d_pos = ib + 2 * rows_cap_, *d_pslot = ib + 3 * rows_cap_,
-          *d_plen = ib + 4 * rows_cap_, *d_heads = ib + 5 * rows_cap_;
-  std::vector<int32_t> packed((size_t)6 * rows_cap_, 0);
-  std::copy(tok.begin(), tok.end(), packed.begin());
-  std::copy(rslot.begin(), rslot.end(), packed.begin() + rows_cap_);
-  std::copy(rpos.begin(), rpos.end(), packed.begin() + 2 * rows_cap_);
-  std::copy(pslot.begin(), pslot.end(), packed.begin() + 3 * rows_cap_);
-  std::copy(plen.begin(), plen.end(), packed.begin() + 4 * rows_cap_);
-  std::copy(heads.begin(), heads.end(), packed.begin() + 5 * rows_cap_);
+  int32_t *d_tok = ib, *d_slot = ib + R, *d_pos = ib + 2 * R, *d_pslot = ib + 3 * R, *d_plen = ib + 4 * R, *d_heads = ib + 5 * R;
+  std::vector<int32_t> packed;
+  packed.reserve((size_t)6 * R);
+  for (const auto* v : {&tok, &rslot, &rpos, &pslot, &plen}) packed.insert(packed.end(), v->begin(), v->end());
+  packed.insert(packed.end(), heads.begin(), heads.end());
   ibuf_.upload(packed.data(), packed.size());
 
   const Kernels& K = kernels();
