@@ -25,7 +25,8 @@ for (const file of files) {
   const rel = relative(root, file);
   const started = Date.now();
   const r = spawnSync(process.execPath, ['--import', 'tsx', file], {
-    cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }, maxBuffer: 64 << 20,
+    // Engines made with backend 'auto' stay on the CPU (test/cuda asks for CUDA by name); FARM_BACKEND overrides.
+    cwd: root, encoding: 'utf8', env: { FARM_BACKEND: 'cpu', ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }, maxBuffer: 64 << 20,
   });
   const out = strip((r.stdout ?? '') + (r.stderr ?? ''));
   const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? NaN);

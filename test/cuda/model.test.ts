@@ -280,6 +280,18 @@ test('Engine.create: backend "cuda" without a usable device is an Error that say
   await rejects(Engine.create({ backend: 'tpu' as 'cpu' }), /unknown backend "tpu"/);
   await rejects(Engine.create({ cudaGemm: 'fp16' as 'fp32' }), /cudaGemm must be 'tf32' or 'fp32'/);
   assert.is((await Engine.create({ backend: 'cpu' })).device.backend, 'cpu');
+  // FARM_BACKEND decides what 'auto' means (npm test sets it to cpu)
+  const saved = process.env.FARM_BACKEND;
+  try {
+    process.env.FARM_BACKEND = 'cpu';
+    assert.is((await Engine.create()).backend, 'cpu');
+    process.env.FARM_BACKEND = 'gpu';
+    await rejects(Engine.create(), /FARM_BACKEND must be cpu, cuda or auto, got "gpu"/);
+    assert.is((await Engine.create({ backend: 'cpu' })).backend, 'cpu');  // an explicit backend wins
+  } finally {
+    if (saved === undefined) delete process.env.FARM_BACKEND;
+    else process.env.FARM_BACKEND = saved;
+  }
 });
 
 test.run();

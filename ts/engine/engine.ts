@@ -16,7 +16,8 @@ export type Backend = 'auto' | 'cpu' | 'cuda';
 export interface EngineOptions {
   /**
    * Where models live and kernels run: 'cpu', 'cuda' (an Error says why when it cannot run here), or 'auto'
-   * (default): CUDA when the addon was built with it and a GPU is visible, else CPU.
+   * (default): the environment's FARM_BACKEND (cpu, cuda) when set, else CUDA when the addon was built with it
+   * and a GPU is visible, else CPU.
    */
   backend?: Backend;
   /**
@@ -88,7 +89,13 @@ export class Engine {
   }
 
   static async create(opts: EngineOptions = {}): Promise<Engine> {
-    const { backend = 'auto', threads = 2, seed = 1, cudaGemm } = opts;
+    const { threads = 2, seed = 1, cudaGemm } = opts;
+    let backend = opts.backend ?? 'auto';
+    const env = process.env.FARM_BACKEND;
+    if (backend === 'auto' && env) {
+      if (env !== 'cpu' && env !== 'cuda' && env !== 'auto') throw new Error(`FARM_BACKEND must be cpu, cuda or auto, got "${env}"`);
+      backend = env;
+    }
     if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new Error(`threads must be an integer in [1, 1024], got ${threads}`);
     if (!Number.isInteger(seed) || seed < 0) throw new Error(`seed must be a non-negative integer, got ${seed}`);
     if (!['auto', 'cpu', 'cuda'].includes(backend)) throw new Error(`unknown backend "${backend}" (auto, cpu, cuda)`);
