@@ -67,6 +67,10 @@ probe() { node --import tsx -e 'import { native } from "./ts/engine/native.ts"; 
 compiled() { probe | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { try { process.exit(JSON.parse(s).compiled ? 0 : 1); } catch { process.exit(1); } })'; }
 if [ -n "$REHEARSAL" ]; then
   line build status skipped reason "rehearsal on the emulation build"
+elif command -v nvcc >/dev/null 2>&1 && ! command -v cmake >/dev/null 2>&1; then
+  log "nvcc is here but cmake is not: trying the carried-over build"
+  compiled || fail "cmake is not installed (the CUDA build needs CMake 3.18+), and the carried-over build has no CUDA backend"
+  line build status reused reason "no cmake"
 elif command -v nvcc >/dev/null 2>&1; then
   tb=$(date +%s)
   export FARM_CUDA=1

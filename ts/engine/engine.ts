@@ -100,7 +100,8 @@ export class Engine {
     if (!Number.isInteger(seed) || seed < 0) throw new Error(`seed must be a non-negative integer, got ${seed}`);
     if (!['auto', 'cpu', 'cuda'].includes(backend)) throw new Error(`unknown backend "${backend}" (auto, cpu, cuda)`);
     if (cudaGemm !== undefined && cudaGemm !== 'tf32' && cudaGemm !== 'fp32') throw new Error(`cudaGemm must be 'tf32' or 'fp32', got ${cudaGemm}`);
-    const cuda = Engine.cudaInfo();
+    // Probing creates a CUDA context (GPU memory, a fraction of a second): only when CUDA may be used.
+    const cuda: CudaInfo = backend === 'cpu' ? { compiled: false, emulated: false, available: false, reason: 'not asked for' } : Engine.cudaInfo();
     if (backend === 'cuda' && !cuda.available) throw new Error(`backend "cuda" requested, but the CUDA backend is unavailable: ${cuda.reason}`);
     const chosen = backend === 'cuda' || (backend === 'auto' && cuda.available && !cuda.emulated) ? 'cuda' : 'cpu';
     if (chosen === 'cuda' && cudaGemm) native.setCudaGemm(cudaGemm);
