@@ -73,7 +73,13 @@ struct Machine {
 };
 
 Machine& M() {
-  static Machine* m = new Machine();  // never destroyed: fibers may be referenced at exit
+  static Machine* m = [] {
+    auto* mm = new Machine();  // never destroyed: fibers may be referenced at exit
+    // FARM_EMU_SEED varies the thread order between barriers (run the tests under several seeds to hunt races)
+    if (const char* s = std::getenv("FARM_EMU_SEED")) mm->shuffle_state ^= std::strtoull(s, nullptr, 10) * 0xbf58476d1ce4e5b9ULL;
+    if (mm->shuffle_state == 0) mm->shuffle_state = 1;
+    return mm;
+  }();
   return *m;
 }
 
