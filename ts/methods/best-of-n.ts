@@ -6,8 +6,8 @@
 import type { Engine, Model } from '../engine/index.ts';
 import type { AlpacaExample } from '../data/template.ts';
 import {
-  batches, decodeResponse, encodePrompt, mean, resolveConfig, sampleResponses, since, toRewardFn,
-  type Candidate, type MethodTokenizer, type RewardSource,
+  batches, encodePrompt, mean, NO_CONTROL, resolveConfig, sampleCandidates, since, toRewardFn, withStep,
+  type MethodTokenizer, type PromptControl, type RewardSource,
 } from './common.ts';
 
 export interface BestOfNConfig {
@@ -33,7 +33,20 @@ export interface BestOfNConfig {
   keepCandidates: boolean;
   /** Called after each batch of instructions. */
   onProgress?: (p: { done: number; total: number }) => void;
+  /** Control tokens of a conditioned policy (its checkpoint's conditioning.json); rewards see the plain prompt. */
+  control?: PromptControl;
 }
+
+export const BEST_OF_N_HELP: Record<'n' | 'temperature' | 'topP' | 'topK' | 'maxNewTokens' | 'promptBatchSize' | 'scoreBatchSize' | 'seed', string> = {
+  n: 'samples per instruction (AlpacaFarm 16; sweeps to 1024)',
+  temperature: 'sampling temperature (AlpacaFarm 1.0)',
+  topP: 'nucleus p (AlpacaFarm 0.9; 1 = off)',
+  topK: 'top-k (0 = off)',
+  maxNewTokens: 'cap on new tokens per sample (AlpacaFarm 300)',
+  promptBatchSize: 'instructions sampled and scored together (memory: x n samples)',
+  scoreBatchSize: 'sequences per reward-model forward pass',
+  seed: 'sampling seed',
+};
 
 export const BEST_OF_N_DEFAULTS: Readonly<BestOfNConfig> = Object.freeze({
   n: 16, temperature: 1, topP: 0.9, topK: 0, maxNewTokens: 300, promptBatchSize: 32, scoreBatchSize: 32, seed: 1, keepCandidates: false,
@@ -87,6 +100,7 @@ export async function bestOfN(engine: Engine, policy: Model, reward: RewardSourc
   const c = resolveConfig('best-of-n', BEST_OF_N_DEFAULTS as BestOfNConfig, config, {
     int: [['n', 1], ['maxNewTokens', 1], ['promptBatchSize', 1], ['scoreBatchSize', 1], ['topK', 0], ['seed', 0]],
     range: [['temperature', 0, Infinity], ['topP', Number.MIN_VALUE, 1]],
+    optional: ['generator', 'onProgress', 'control'],
   });
   if (records.length === 0) throw new Error('bestOfN: no records');
   const generator = c.generator ?? `best-of-${c.n}`;
@@ -98,17 +112,11 @@ export async function bestOfN(engine: Engine, policy: Model, reward: RewardSourc
   for (const rows of batches(idx, c.promptBatchSize)) {
     const prompts = rows.map((i) => encodePrompt(tokenizer, records[i]));
     let t = performance.now();
-    const samples = await sampleResponses(engine, policy, tokenizer, prompts, rows, c);
+    const { samples, candidates: byRow } = await sampleCandidates(engine, policy, tokenizer, records, rows, prompts, rows, c, c.control ?? NO_CONTROL);
     genMs += since(t);
-    const cands: Candidate[] = [];
-    rows.forEach((i, k) => {
-      const r = records[i];
-      for (const s of samples[k]) {
-        cands.push({ instruction: r.instruction, input: r.input ?? '', prompt: prompts[k], response: s.tokens, output: decodeResponse(tokenizer, s.tokens), record: i });
-      }
-    });
+    const cands = byRow.flat();
     t = performance.now();
-    const rewards = await score(cands);
+    const rewards = await withStep('best-of-n', outputs.length, () => score(cands));
     scoreMs += since(t);
     rows.forEach((i, k) => {
       const base = k * c.n;
@@ -121,7 +129,7 @@ export async function bestOfN(engine: Engine, policy: Model, reward: RewardSourc
       sumStd += Math.sqrt(group.reduce((a, x) => a + (x - m) ** 2, 0) / c.n);
       const s = samples[k][best], cand = cands[base + best];
       outputs.push({ instruction: records[i].instruction, input: records[i].input ?? '', output: cand.output, generator,
-        reward: group[best], index: best, tokens: s.tokens, finishReason: s.finishReason });
+        reward: group[best], index: best, tokens: cand.response, finishReason: s.finishReason });
       candidates?.push(samples[k].map((x, j) => ({ output: cands[base + j].output, tokens: x.tokens, reward: group[j] })));
     });
     c.onProgress?.({ done: outputs.length, total: records.length });

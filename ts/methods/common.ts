@@ -1,11 +1,24 @@
-// Shared machinery of the methods (best-of-n, expert iteration, PPO, DPO): Alpaca-template encoding of
-// prompts and responses, decoding of samples, rewards from any source (a reward model, a function, a pair
-// scorer), sampling in bounded chunks, frozen copies of models. One copy of each loop, used by every method.
+// Shared machinery of the methods (SFT and its variants, best-of-n, expert iteration, PPO, Quark, DPO):
+// Alpaca-template encoding of prompts and responses (with control tokens where a method conditions on them),
+// decoding of samples, rewards from any source (a reward model, a function, a pair scorer), sampling in
+// bounded chunks, frozen copies of models, strict configs and the finite-value guards. One copy of each loop.
+import { createHash } from 'node:crypto';
 import { Model, type Engine, type GenerateOptions, type Sample } from '../engine/index.ts';
 import { formatPrompt, type AlpacaExample, type TextEncoderLike } from '../data/template.ts';
 import type { Pair, PairScorer } from '../feedback/types.ts';
+import type { Tokenizer } from '../tokenizer/index.ts';
 
-export { shuffled } from './sft.ts';
+/** A seeded Fisher-Yates permutation of 0..n-1 (xorshift32; the same in every process). */
+export function shuffled(n: number, seed: number): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  let s = (seed * 2654435761) >>> 0 || 0x9e3779b9;
+  for (let i = n - 1; i > 0; i--) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    const j = s % (i + 1);
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
 
 /** What the methods need from a tokenizer (the farm BPE tokenizer and tokenizer.json tokenizers fit). */
 export interface MethodTokenizer extends TextEncoderLike {
@@ -18,9 +31,15 @@ export function padIdOf(tok: MethodTokenizer): number {
   return tok.padId ?? tok.eosId ?? 0;
 }
 
-/** BOS + the Alpaca prompt of a record (as SFT trained on it: data text never yields control tokens). */
-export function encodePrompt(tok: MethodTokenizer, ex: AlpacaExample): number[] {
-  return tok.encode(formatPrompt(ex), { addBos: tok.bosId !== null, parseSpecial: false });
+/**
+ * BOS + the Alpaca prompt of a record (as SFT trained on it: data text never yields control tokens). `control`
+ * token ids (reward conditioning, Quark) go right after BOS, as AlpacaFarm places its reward tokens.
+ */
+export function encodePrompt(tok: MethodTokenizer, ex: AlpacaExample, control: readonly number[] = []): number[] {
+  const ids = tok.encode(formatPrompt(ex), { addBos: tok.bosId !== null, parseSpecial: false });
+  if (control.length === 0) return ids;
+  const at = tok.bosId !== null && ids[0] === tok.bosId ? 1 : 0;
+  return [...ids.slice(0, at), ...control, ...ids.slice(at)];
 }
 
 /** A response as the policy should produce it: its tokens, then EOS (when the tokenizer has one). */
@@ -60,7 +79,7 @@ export function toRewardFn(engine: Engine, source: RewardSource, tok: MethodToke
     if (!r || r.length !== n) throw new Error(`reward function returned ${r ? r.length : 'no'} scores for ${n} candidates`);
     const out = Float32Array.from(r);
     const bad = out.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) throw new Error(`reward of candidate ${bad} is not a finite number (${r[bad]})`);
+    if (bad >= 0) throw new NonFiniteError('reward', r[bad], `candidate ${bad}`);
     return out;
   };
   if (source instanceof Model) {
@@ -108,6 +127,61 @@ export async function sampleResponses(engine: Engine, policy: Model, tok: Method
   });
 }
 
+/**
+ * Policy prompts for conditioned sampling: `prefix` ids go after BOS when sampling; `strip` ids (every control
+ * token of the method) are removed from sampled responses before they are scored or decoded, so reward models
+ * and judges see the plain prompt and response, as AlpacaFarm's Quark keeps reward tokens out of the scored text.
+ */
+export interface PromptControl { prefix: readonly number[]; strip: readonly number[] }
+export const NO_CONTROL: PromptControl = Object.freeze({ prefix: [], strip: [] });
+
+/** One batch of samples with its candidates: n samples per row, candidates carrying the plain prompt. */
+export interface SampledBatch { samples: Sample[][]; candidates: Candidate[][] }
+
+/**
+ * Samples n responses for each of `rows` (indices into `records`; `plain[k]` is row k's encoded plain prompt)
+ * with the control prefix, and builds the candidates to score. Streams are keyed by `streamIds`.
+ */
+export async function sampleCandidates(engine: Engine, policy: Model, tok: MethodTokenizer, records: readonly AlpacaExample[], rows: readonly number[],
+  plain: readonly number[][], streamIds: number[], s: SamplingConfig & { n: number; seed: number }, control: PromptControl = NO_CONTROL): Promise<SampledBatch> {
+  const withPrefix = control.prefix.length ? plain.map((p) => {
+    const at = tok.bosId !== null && p[0] === tok.bosId ? 1 : 0;
+    return [...p.slice(0, at), ...control.prefix, ...p.slice(at)];
+  }) : plain as number[][];
+  const samples = await sampleResponses(engine, policy, tok, withPrefix, streamIds, s);
+  const strip = new Set(control.strip);
+  const candidates = rows.map((i, k) => samples[k].map((x): Candidate => {
+    const response = strip.size ? x.tokens.filter((t) => !strip.has(t)) : x.tokens;
+    return { instruction: records[i].instruction, input: records[i].input ?? '', prompt: plain[k], response, output: decodeResponse(tok, response), record: i };
+  }));
+  return { samples, candidates };
+}
+
+/**
+ * Endless seeded shuffles of prompt indices, reshuffled at each pass (pass e uses shuffled(n, seed + e)). Its
+ * position is plain JSON, so a checkpoint restores exactly where the prompts were.
+ */
+export class PromptStream {
+  epoch: number;
+  at: number;
+  private order: number[];
+  constructor(private readonly indices: readonly number[], private readonly seed: number, state: { epoch: number; at: number } = { epoch: 0, at: 0 }) {
+    if (indices.length === 0) throw new Error('PromptStream: no prompts');
+    this.epoch = state.epoch;
+    this.at = state.at;
+    this.order = shuffled(indices.length, seed + this.epoch);
+  }
+  next(k: number): number[] {
+    const rows: number[] = [];
+    while (rows.length < k) {
+      if (this.at === this.order.length) { this.epoch++; this.at = 0; this.order = shuffled(this.indices.length, this.seed + this.epoch); }
+      rows.push(this.indices[this.order[this.at++]]);
+    }
+    return rows;
+  }
+  state(): { epoch: number; at: number } { return { epoch: this.epoch, at: this.at }; }
+}
+
 /** A new model with the same config and weights (a frozen reference, a value model to be). */
 export function cloneModel(engine: Engine, model: Model): Model {
   const copy = engine.createModel(model.config);
@@ -144,20 +218,162 @@ export function mean(xs: ArrayLike<number>): number {
   return xs.length ? s / xs.length : NaN;
 }
 
-/** Merges a user config over defaults and checks the fields named in `checks` (integers >= min, numbers in ranges). */
+/** A config key that does not exist, a value of the wrong type or out of range: raised before any work. */
+export class ConfigError extends Error {
+  constructor(message: string) { super(message); this.name = 'ConfigError'; }
+}
+
+/** Levenshtein distance, for "did you mean" hints on misspelt keys. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const t = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = t;
+    }
+  }
+  return d[b.length];
+}
+
+/** The known key closest to `key` (case, '_' and '-' ignored), when one is close enough to be a typo. */
+export function closestKey(key: string, known: readonly string[]): string | null {
+  const norm = (k: string) => k.toLowerCase().replace(/[_-]/g, '');
+  let best: string | null = null, bestD = Infinity;
+  for (const k of known) {
+    const dist = editDistance(norm(key), norm(k));
+    if (dist < bestD) { bestD = dist; best = k; }
+  }
+  return best !== null && bestD <= Math.max(2, Math.floor(key.length / 4)) ? best : null;
+}
+
+/** Throws a ConfigError for every key of `over` not in `known` (typos are never silently ignored). */
+export function checkKnownKeys(what: string, over: object | undefined, known: readonly string[]): void {
+  for (const k of Object.keys(over ?? {})) {
+    if (known.includes(k)) continue;
+    const hint = closestKey(k, known);
+    throw new ConfigError(`${what} config has no key "${k}"${hint ? `; did you mean "${hint}"?` : ''} (known: ${[...known].sort().join(', ')})`);
+  }
+}
+
+/**
+ * Merges a user config over defaults, refusing keys that are neither in the defaults nor in `optional`, and checks
+ * the fields named in `checks` (integers >= min, numbers in ranges).
+ */
 export function resolveConfig<C extends object>(what: string, defaults: C, over: Partial<C> | undefined,
-  checks: { int?: [keyof C, number][]; range?: [keyof C, number, number][] } = {}): C {
+  checks: { int?: [keyof C, number][]; range?: [keyof C, number, number][]; optional?: readonly string[] } = {}): C {
+  checkKnownKeys(what, over, [...Object.keys(defaults), ...(checks.optional ?? [])]);
   const c = { ...defaults } as C;
   for (const [k, v] of Object.entries(over ?? {})) if (v !== undefined) (c as Record<string, unknown>)[k] = v;
   for (const [k, min] of checks.int ?? []) {
     const v = c[k] as unknown;
-    if (!Number.isInteger(v) || (v as number) < min) throw new Error(`${what} config ${String(k)} must be an integer >= ${min}, got ${v}`);
+    if (v === undefined && (checks.optional ?? []).includes(k as string)) continue;
+    if (!Number.isInteger(v) || (v as number) < min) throw new ConfigError(`${what} config ${String(k)} must be an integer >= ${min}, got ${v}`);
   }
   for (const [k, lo, hi] of checks.range ?? []) {
     const v = c[k] as unknown;
-    if (typeof v !== 'number' || !(v >= lo && v <= hi)) throw new Error(`${what} config ${String(k)} must be a number in [${lo}, ${hi}], got ${v}`);
+    if (v === undefined && (checks.optional ?? []).includes(k as string)) continue;
+    if (typeof v !== 'number' || !(v >= lo && v <= hi)) throw new ConfigError(`${what} config ${String(k)} must be a number in [${lo}, ${hi}], got ${v}`);
   }
   return c;
+}
+
+/**
+ * NaN or Inf in a loss, reward, log-prob or gradient. `step` and `method` are filled in by the loop that saw it
+ * (withStep), so the message names where training stopped and which quantity went bad.
+ */
+export class NonFiniteError extends Error {
+  constructor(readonly quantity: string, readonly value: unknown, readonly detail = '', readonly method = '', readonly step = -1) {
+    super(`${method ? `${method}${step >= 0 ? ` step ${step}` : ''}: ` : ''}${quantity} is not a finite number (${String(value)}${detail ? `, ${detail}` : ''})${method ? '; training stopped, the last checkpoint is kept' : ''}`);
+    this.name = 'NonFiniteError';
+  }
+  at(method: string, step: number): NonFiniteError {
+    return this.method ? this : new NonFiniteError(this.quantity, this.value, this.detail, method, step);
+  }
+}
+
+/** Throws NonFiniteError naming the first non-finite value of `values` (named as in the logs). */
+export function checkFinite(method: string, step: number, values: Record<string, number>): void {
+  for (const [k, v] of Object.entries(values)) if (!Number.isFinite(v)) throw new NonFiniteError(k, v, '', method, step);
+}
+
+/** Runs fn, tagging a NonFiniteError it raises with the method and step. */
+export async function withStep<T>(method: string, step: number, fn: () => Promise<T>): Promise<T> {
+  try { return await fn(); } catch (e) { throw e instanceof NonFiniteError ? e.at(method, step) : e; }
+}
+
+/** A warning a loop raises while it keeps going (KL far above its target, exploding ratios). */
+export interface TrainingWarning { step: number; kind: string; message: string }
+
+// ---- tokenizers and control tokens ----
+
+/**
+ * A digest of what decides token ids: the BPE model, normalizer, pre-tokenizer and the added tokens, minus the
+ * control tokens a method adds (`ignore`). Two models can share rollouts only when their fingerprints agree.
+ */
+export function tokenizerFingerprint(tok: Tokenizer, ignore: readonly string[] = []): string {
+  const j = tok.json as Record<string, unknown>;
+  const added = (Array.isArray(j.added_tokens) ? j.added_tokens as { id: number; content: string }[] : [])
+    .filter((t) => !ignore.includes(t.content)).map((t) => [t.id, t.content]);
+  return createHash('sha256').update(JSON.stringify([j.model, j.normalizer ?? null, j.pre_tokenizer ?? null, added])).digest('hex');
+}
+
+/**
+ * A copy of `model` with `vocab` rows of token embeddings (and LM head when untied). Old rows are copied; new
+ * rows start at the mean of the old ones (transformers' mean resizing), so a new token starts as an average
+ * token rather than a random one and the distribution over old tokens barely moves.
+ */
+export function resizeVocab(engine: Engine, model: Model, vocab: number): Model {
+  const V = model.config.vocab_size;
+  if (!Number.isInteger(vocab) || vocab < V) throw new Error(`resizeVocab: new vocab_size ${vocab} must be an integer >= the current ${V}`);
+  if (vocab === V) return cloneModel(engine, model);
+  const out = engine.createModel({ ...model.config, vocab_size: vocab });
+  const src = new Map(model.parameters().map((p) => [p.name, p]));
+  for (const p of out.parameters()) {
+    const s = src.get(p.name)!;
+    if (p.name === 'model.embed_tokens.weight' || p.name === 'lm_head.weight') {
+      const H = p.shape[1];
+      p.data.set(s.data);
+      const meanRow = new Float32Array(H);
+      for (let v = 0; v < V; v++) for (let h = 0; h < H; h++) meanRow[h] += s.data[v * H + h] / V;
+      for (let v = V; v < vocab; v++) p.data.set(meanRow, v * H);
+    } else p.data.set(s.data);
+  }
+  return out;
+}
+
+/**
+ * Control tokens for conditioning (reward conditioning, Quark): added to the tokenizer as special tokens (never
+ * produced from data text, dropped when decoding) and to the model's vocabulary (resizeVocab). Tokens the
+ * tokenizer already has (a conditioned checkpoint) keep their ids. Returns the new model, tokenizer and the ids.
+ */
+export function addControlTokens(engine: Engine, model: Model, tok: Tokenizer, tokens: readonly string[]): { model: Model; tokenizer: Tokenizer; ids: number[] } {
+  const tokenizer = tok.withAddedTokens(tokens, { special: true });
+  if (tokenizer.vocabSize < model.config.vocab_size && tokenizer.vocabSize !== tok.vocabSize)
+    throw new Error(`addControlTokens: the tokenizer has ${tokenizer.vocabSize} tokens, fewer than the model's vocab_size ${model.config.vocab_size}`);
+  const resized = tokenizer.vocabSize > model.config.vocab_size ? resizeVocab(engine, model, tokenizer.vocabSize) : model;
+  const ids = tokens.map((t) => tokenizer.tokenToId(t)!);
+  return { model: resized, tokenizer, ids };
+}
+
+/**
+ * How a conditioned policy is prompted (stored beside its checkpoint as conditioning.json): the control tokens
+ * its method added, and the one placed after BOS when generating (the good token, Quark's best quantile).
+ */
+export interface Conditioning {
+  method: string;
+  tokens: string[];
+  generateWith: string | null;
+}
+
+/** Token ids to put after BOS when sampling from a conditioned policy ([] for none). */
+export function controlIds(tok: Tokenizer, c: Conditioning | null | undefined): number[] {
+  if (!c?.generateWith) return [];
+  const id = tok.tokenToId(c.generateWith);
+  if (id === null) throw new Error(`conditioning token "${c.generateWith}" is not in the tokenizer (was conditioning.json copied without its tokenizer.json?)`);
+  return [id];
 }
 
 /** Milliseconds since `t0` (performance.now()). */

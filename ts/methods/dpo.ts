@@ -6,7 +6,8 @@ import {
   type Optimizer, type ScheduleKind,
 } from '../engine/index.ts';
 import type { PreferenceRecord } from './reward-model.ts';
-import { cloneModel, encodePrompt, encodeResponse, padIdOf, resolveConfig, shuffled, type MethodTokenizer } from './common.ts';
+import { checkpointer, type CheckpointOptions } from './checkpoint.ts';
+import { checkFinite, cloneModel, ConfigError, encodePrompt, encodeResponse, padIdOf, resolveConfig, shuffled, type MethodTokenizer } from './common.ts';
 
 export interface DPOMethodConfig {
   /** β, strength of the implicit KL regularization toward π_ref (AlpacaFarm/DPO/TRL: 0.1). */
@@ -49,6 +50,25 @@ export const DPO_METHOD_DEFAULTS: Readonly<DPOMethodConfig> = Object.freeze({
   weightDecay: 0, maxGradNorm: 1, evalEvery: 0, forwardBatchSize: 16, seed: 1,
 });
 
+export const DPO_HELP: Record<keyof DPOMethodConfig, string> = {
+  beta: 'β, strength of the implicit KL regularization toward π_ref (DPO/TRL 0.1)',
+  lossType: "'sigmoid' (DPO) or 'ipo'",
+  labelSmoothing: 'ε of conservative DPO: labels flipped with probability ε (0 = DPO)',
+  lr: 'peak learning rate (AlpacaFarm 1e-6 on LLaMA-7B; farm models ~3e-4)',
+  epochs: 'passes over the pairs (AlpacaFarm 2)',
+  batchSize: 'pairs per optimizer step (AlpacaFarm 64)',
+  microBatchSize: 'pairs per forward/backward pass (gradient accumulation; memory only)',
+  warmupRatio: 'fraction of the steps spent warming up linearly',
+  lrScheduler: "decay after warmup: 'constant', 'linear' or 'cosine'",
+  weightDecay: 'decoupled weight decay',
+  maxGradNorm: 'global gradient-norm clip (0 = off)',
+  maxLength: 'longest prompt + response in tokens (default: the context)',
+  maxSteps: 'stop after this many optimizer steps (default: epochs over the data)',
+  evalEvery: 'evaluate on the held-out pairs every this many steps (0 = before and after only)',
+  forwardBatchSize: 'sequences per forward pass for reference and evaluation log-probs',
+  seed: 'seed of the data order',
+};
+
 /** Settings that train the farm's tiny models in a few minutes (measured by test/methods/dpo.test.ts). */
 export const DPO_FARM: Readonly<Partial<DPOMethodConfig>> = Object.freeze({ lr: 3e-4, batchSize: 16, epochs: 2 });
 
@@ -79,6 +99,8 @@ export interface DPOArgs {
   config?: Partial<DPOMethodConfig>;
   /** Called after each step; return false to stop early. */
   onStep?: (log: DPOLog) => void | boolean | Promise<void | boolean>;
+  /** Save every K steps into checkpoint.dir and, with resume, continue from the latest checkpoint there. */
+  checkpoint?: CheckpointOptions;
 }
 
 export interface DPOResult {
@@ -90,6 +112,8 @@ export interface DPOResult {
   /** Training pairs used, and records left out (draws, identical outputs, prompts that do not fit). */
   used: number;
   skipped: number;
+  /** Step of the checkpoint this call resumed from. */
+  resumedFrom?: number;
 }
 
 /**
@@ -140,14 +164,17 @@ export async function dpo(engine: Engine, args: DPOArgs): Promise<DPOResult> {
   const c = resolveConfig('DPO', DPO_METHOD_DEFAULTS as DPOMethodConfig, args.config, {
     int: [['epochs', 1], ['batchSize', 1], ['microBatchSize', 1], ['evalEvery', 0], ['forwardBatchSize', 1], ['seed', 0]],
     range: [['beta', Number.MIN_VALUE, Infinity], ['labelSmoothing', 0, 0.5], ['lr', 0, Infinity], ['warmupRatio', 0, 1], ['weightDecay', 0, Infinity], ['maxGradNorm', 0, Infinity]],
+    optional: ['maxLength', 'maxSteps'],
   });
-  if (c.maxSteps !== undefined && !(Number.isInteger(c.maxSteps) && c.maxSteps >= 1)) throw new Error(`DPO config maxSteps must be an integer >= 1, got ${c.maxSteps}`);
+  if (c.maxSteps !== undefined && !(Number.isInteger(c.maxSteps) && c.maxSteps >= 1)) throw new ConfigError(`DPO config maxSteps must be an integer >= 1, got ${c.maxSteps}`);
+  if (!['sigmoid', 'ipo'].includes(c.lossType)) throw new ConfigError(`DPO config lossType must be 'sigmoid' or 'ipo', got ${c.lossType}`);
+  if (!['constant', 'linear', 'cosine'].includes(c.lrScheduler)) throw new ConfigError(`DPO config lrScheduler must be 'constant', 'linear' or 'cosine', got ${c.lrScheduler}`);
   const { policy, tokenizer } = args;
   if (!policy.config.lm_head) throw new Error('dpo: the policy needs an LM head');
   const padId = padIdOf(tokenizer);
   const maxLength = Math.min(c.maxLength ?? Infinity, policy.config.max_position_embeddings);
   const train = preferencePairs(tokenizer, args.pairs, maxLength);
-  if (train.pairs.length === 0) throw new Error(`dpo: no usable preference pairs among ${args.pairs.length} records (draws, identical outputs and prompts longer than ${maxLength} tokens are left out)`);
+  if (train.pairs.length === 0) throw new ConfigError(`dpo: no usable preference pairs among ${args.pairs.length} records (draws, identical outputs and prompts longer than ${maxLength} tokens are left out)`);
   const held = args.evalPairs?.length ? preferencePairs(tokenizer, args.evalPairs, maxLength).pairs : [];
 
   // The reference is read once: its log-probs ride along with the pairs.
@@ -157,7 +184,6 @@ export async function dpo(engine: Engine, args: DPOArgs): Promise<DPOResult> {
   const evalSet = held.length ? await precomputeReferenceLogps(engine, ref, held, fwd) : [];
   const lossCfg = { beta: c.beta, lossType: c.lossType, labelSmoothing: c.labelSmoothing };
   const evaluate = () => evaluateDpo(engine, policy, evalSet, { ...lossCfg, ...fwd });
-  const before = evalSet.length ? await evaluate() : undefined;
 
   const batchSize = Math.min(c.batchSize, pairs.length);
   const stepsPerEpoch = Math.ceil(pairs.length / batchSize);
@@ -166,24 +192,31 @@ export async function dpo(engine: Engine, args: DPOArgs): Promise<DPOResult> {
     lr: c.lr, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm, kind: c.lrScheduler,
     warmupSteps: Math.floor(c.warmupRatio * totalSteps), totalSteps: Math.max(totalSteps, Math.floor(c.warmupRatio * totalSteps) + 1),
   });
+  // The reference log-probs above come from the starting policy; a resumed run then loads its weights.
+  const ckpt = checkpointer(engine, args.checkpoint, 'DPO');
+  const parts = { models: { policy }, optimizers: { policy: optimizer } };
+  const restored = await ckpt?.restore(parts);
+  const before = restored ? (restored.evalBefore as DPOEvalStats | undefined) : evalSet.length ? await evaluate() : undefined;
   const history: DPOLog[] = [];
-  let step = 0;
-  outer: for (let epoch = 0; step < totalSteps; epoch++) {
+  let step = restored?.step ?? 0;
+  outer: for (let epoch = Math.floor(step / stepsPerEpoch); step < totalSteps; epoch++) {
     const order = shuffled(pairs.length, c.seed + epoch);
-    for (let i = 0; i < order.length && step < totalSteps; i += batchSize) {
+    for (let i = (step - epoch * stepsPerEpoch) * batchSize; i < order.length && step < totalSteps; i += batchSize) {
       const batch = order.slice(i, i + batchSize).map((k) => pairs[k]);
       const s = await engine.dpoStep(policy, batch, optimizer, { config: { ...lossCfg, padId, microBatchSize: Math.min(c.microBatchSize, batch.length) } });
       step++;
+      checkFinite('DPO', step, { loss: s.loss, grad_norm: s.gradNorm, 'logps/chosen': s['logps/chosen'], 'logps/rejected': s['logps/rejected'] });
       const log: DPOLog = { ...s, step, epoch };
       if (evalSet.length && c.evalEvery > 0 && step % c.evalEvery === 0 && step < totalSteps)
         for (const [k, v] of Object.entries(await evaluate())) (log as unknown as Record<string, number>)[`eval/${k}`] = v;
       history.push(log);
+      if (ckpt?.due(step, totalSteps)) await ckpt.save(parts, { step, ...(before ? { evalBefore: before } : {}) });
       if ((await args.onStep?.(log)) === false) break outer;
     }
   }
   const after = evalSet.length ? await evaluate() : undefined;
   return {
     history, steps: step, optimizer, used: pairs.length, skipped: train.skipped,
-    ...(before && after ? { eval: { before, after } } : {}),
+    ...(before && after ? { eval: { before, after } } : {}), ...(restored ? { resumedFrom: restored.step } : {}),
   };
 }

@@ -7,13 +7,14 @@
 // separate value model, or, as AlpacaFarm, a copy of the reward model with a fresh zero head.
 import {
   AdaptiveKLController, FixedKLController, Model, PPO_DEFAULTS, resolvePPOConfig, packSequences,
-  type Engine, type KLController, type Optimizer, type PPOConfig, type PPOStats, type Rollouts,
+  type Engine, type KLController, type KLControllerState, type Optimizer, type PPOConfig, type PPOStats, type Rollouts,
 } from '../engine/index.ts';
 import type { AlpacaExample } from '../data/template.ts';
 import {
-  cloneModel, decodeResponse, encodePrompt, mean, padIdOf, resolveConfig, sampleResponses, shuffled, since, toRewardFn,
-  type Candidate, type MethodTokenizer, type RewardSource,
+  checkFinite, cloneModel, ConfigError, encodePrompt, mean, NonFiniteError, padIdOf, PromptStream, resolveConfig, sampleCandidates, since,
+  toRewardFn, withStep, type MethodTokenizer, type RewardSource, type TrainingWarning,
 } from './common.ts';
+import { checkpointer, type CheckpointOptions } from './checkpoint.ts';
 
 /** The outer loop's settings; the PPO phase's (cliprange, vfCoef, initKlCoef, ...) are PPOConfig (docs/ppo.md). */
 export interface PPOLoopConfig {
@@ -39,13 +40,17 @@ export interface PPOLoopConfig {
   scoreBatchSize: number;
   /** Seed of the prompt order and of sampling (also ppoStep's minibatch shuffling unless `seed` of PPOConfig is set). */
   rolloutSeed: number;
+  /** Warn when objective/kl exceeds this many times klTarget (the KL is running away from the reference). */
+  klWarnFactor: number;
+  /** Warn when the mean policy ratio val/ratio leaves [1/threshold, threshold] (TRL's ratio_threshold, 10). */
+  ratioThreshold: number;
 }
 
 export type PPOMethodConfig = PPOLoopConfig & Partial<PPOConfig>;
 
 export const PPO_LOOP_DEFAULTS: Readonly<PPOLoopConfig> = Object.freeze({
   steps: 40, rolloutBatchSize: 512, temperature: 1, topP: 1, topK: 0, maxNewTokens: 300, missingEosPenalty: null,
-  useSamplerLogprobs: true, scoreBatchSize: 32, rolloutSeed: 1,
+  useSamplerLogprobs: true, scoreBatchSize: 32, rolloutSeed: 1, klWarnFactor: 4, ratioThreshold: 10,
 });
 
 /**
@@ -54,6 +59,46 @@ export const PPO_LOOP_DEFAULTS: Readonly<PPOLoopConfig> = Object.freeze({
  * so it carries no length bias; test/methods/ppo.test.ts guards that a reward for long answers makes them longer.
  */
 export const PPO_METHOD_DEFAULTS: Readonly<PPOMethodConfig> = Object.freeze({ ...PPO_DEFAULTS, ...PPO_LOOP_DEFAULTS });
+
+/** One-line help per field (loop and phase), for `farm ppo --help`. */
+export const PPO_HELP: Record<keyof PPOMethodConfig, string> = {
+  steps: 'outer steps: rollout batches, each followed by one PPO phase (AlpacaFarm peaks after 20-80)',
+  rolloutBatchSize: 'B, rollouts per step, one response per prompt (AlpacaFarm 512)',
+  temperature: 'rollout temperature (AlpacaFarm 1.0)',
+  topP: 'nucleus p of rollouts (1 = off)',
+  topK: 'top-k of rollouts (0 = off)',
+  maxNewTokens: 'cap on response tokens (AlpacaFarm 300)',
+  maxPromptLength: 'prompts longer than this (tokens) are left out (default: context - maxNewTokens)',
+  missingEosPenalty: "TRL's missing_eos_penalty, subtracted from the score of a response cut before EOS (null = off)",
+  useSamplerLogprobs: "use the sampler's log-probs and values as π_old and V_old instead of recomputing them",
+  scoreBatchSize: 'sequences per reward-model forward pass',
+  rolloutSeed: 'seed of the prompt order, of sampling and of minibatch shuffling',
+  klWarnFactor: 'warn when objective/kl exceeds this many times klTarget',
+  ratioThreshold: "warn when the mean policy ratio leaves [1/t, t] (TRL's ratio_threshold)",
+  cliprange: 'ε, policy ratio clip (AlpacaFarm/TRL 0.2)',
+  cliprangeValue: 'ε_v, value clip around the rollout values (0.2; 0 = off)',
+  vfCoef: 'c_v, value loss coefficient (0.1)',
+  entCoef: 'c_H, entropy bonus coefficient (0)',
+  gamma: 'γ, discount (1)',
+  lam: 'λ of GAE (1)',
+  whitenRewards: 'scale per-token rewards to unit variance over response tokens (true)',
+  whitenAdvantages: 'whiten advantages over the batch (true)',
+  initKlCoef: 'β, KL coefficient (AlpacaFarm 0.0067 simulated / 0.02 human; farm models ~0.05)',
+  adaptiveKl: 'adapt β with the proportional controller (false)',
+  klTarget: 'KL target of the adaptive controller, nats per sequence (6)',
+  klHorizon: 'horizon of the adaptive controller, in rollouts (10000)',
+  klEstimator: "per-token KL estimator: 'k1' (AlpacaFarm), 'k2', 'k3'",
+  klClamp: 'clamp the k1 estimate at 0 per token (AlpacaFarm true)',
+  ppoEpochs: 'optimization epochs over each rollout batch (2)',
+  miniBatchSize: 'rollouts per optimizer step (default: half the batch)',
+  gradientAccumulationSteps: 'micro-batches per minibatch (memory only)',
+  forwardBatchSize: 'rows per forward pass when recomputing log-probs/values',
+  seed: 'seed of the minibatch shuffle (default: rolloutSeed)',
+  learningRate: 'AdamW learning rate (AlpacaFarm 1e-5 on LLaMA-7B; farm models ~1e-4)',
+  adamEps: 'AdamW epsilon (AlpacaFarm 1e-5)',
+  warmupSteps: 'linear warmup steps (5)',
+  maxGradNorm: 'global gradient-norm clip (1)',
+};
 
 /** What one outer step logs: ppoStep's statistics plus the rollout's. */
 export type PPOLog = PPOStats & {
@@ -93,6 +138,10 @@ export interface PPOArgs {
   klController?: KLController;
   /** Called after each step; return false to stop early. May be async (evaluate, save a checkpoint). */
   onStep?: (log: PPOLog) => void | boolean | Promise<void | boolean>;
+  /** Save every K steps (policy, value model, optimizers, KL controller, data position) and resume from the latest. */
+  checkpoint?: CheckpointOptions;
+  /** Called when KL runs far above its target or the policy ratio explodes (training goes on). */
+  onWarning?: (w: TrainingWarning) => void;
 }
 
 export interface PPOResult {
@@ -107,6 +156,8 @@ export interface PPOResult {
   klController: KLController;
   /** Prompts left out as too long. */
   skippedPrompts: number;
+  /** Step of the checkpoint this call resumed from. */
+  resumedFrom?: number;
 }
 
 /** A value model initialized from a reward model, with a fresh zero scalar head (AlpacaFarm's initialization). */
@@ -123,11 +174,13 @@ const PPO_KEYS = new Set<string>([...Object.keys(PPO_DEFAULTS), 'miniBatchSize',
 export async function ppo(engine: Engine, args: PPOArgs): Promise<PPOResult> {
   const c = resolveConfig('PPO', PPO_METHOD_DEFAULTS as PPOMethodConfig, args.config, {
     int: [['steps', 1], ['rolloutBatchSize', 1], ['maxNewTokens', 1], ['topK', 0], ['scoreBatchSize', 1], ['rolloutSeed', 0]],
-    range: [['temperature', Number.MIN_VALUE, Infinity], ['topP', Number.MIN_VALUE, 1]],
+    range: [['temperature', Number.MIN_VALUE, Infinity], ['topP', Number.MIN_VALUE, 1], ['klWarnFactor', 0, Infinity], ['ratioThreshold', 1, Infinity]],
+    optional: ['maxPromptLength', 'miniBatchSize', 'forwardBatchSize', 'seed'],
   });
   const stepConfig = Object.fromEntries(Object.entries(c).filter(([k]) => PPO_KEYS.has(k))) as Partial<PPOConfig>;
   stepConfig.seed ??= c.rolloutSeed;
-  const pc = resolvePPOConfig(stepConfig);  // validates the phase settings up front
+  let pc: PPOConfig;
+  try { pc = resolvePPOConfig(stepConfig); } catch (e) { throw new ConfigError((e as Error).message); }  // validates the phase settings up front
   if (c.maxPromptLength !== undefined && !(Number.isInteger(c.maxPromptLength) && c.maxPromptLength >= 1))
     throw new Error(`PPO config maxPromptLength must be an integer >= 1, got ${c.maxPromptLength}`);
   if (c.missingEosPenalty !== null && !Number.isFinite(c.missingEosPenalty)) throw new Error(`PPO config missingEosPenalty must be a number or null, got ${c.missingEosPenalty}`);
@@ -164,28 +217,32 @@ export async function ppo(engine: Engine, args: PPOArgs): Promise<PPOResult> {
 
   const padId = padIdOf(tokenizer);
   const history: PPOLog[] = [];
-  let order = shuffled(usable.length, c.rolloutSeed), epoch = 0, at = 0, episode = 0;
-  for (let step = 1; step <= c.steps; step++) {
+  // Resume: ref and value were built from the starting models above; the checkpoint then overwrites what trains.
+  const ckpt = checkpointer(engine, args.checkpoint, 'PPO');
+  const parts = { models: (shared ? { policy } : { policy, value }) as Record<string, Model>, optimizers: { policy: optimizer, value: valueOptimizer } };
+  const restored = await ckpt?.restore(parts);
+  if (restored) klController.restore(restored.klController as KLControllerState);
+  const stream = new PromptStream(usable, c.rolloutSeed, restored ? { epoch: restored.epoch as number, at: restored.at as number } : undefined);
+  let episode = (restored?.episode as number) ?? 0;
+  const warn = (step: number, kind: string, message: string) => args.onWarning?.({ step, kind, message });
+  for (let step = (restored?.step ?? 0) + 1; step <= c.steps; step++) {
     const t0 = performance.now();
-    // 1. the next prompts of the shuffle (reshuffled per pass over the data)
-    const rows: number[] = [];
-    while (rows.length < c.rolloutBatchSize) {
-      if (at === order.length) { epoch++; at = 0; order = shuffled(usable.length, c.rolloutSeed + epoch); }
-      rows.push(usable[order[at++]]);
-    }
+    // 1. the next prompts of the shuffle, 2. one response each; RNG streams keyed by the episode number, so
+    // repeated prompts get fresh samples
+    const rows = stream.next(c.rolloutBatchSize);
     const prompts = rows.map((i) => encoded[i]);
-    // 2. one response each; RNG streams keyed by the episode number, so repeated prompts get fresh samples
     let t = performance.now();
     const streamIds = rows.map((_, k) => (episode + k) % 2 ** 32);
-    const samples = (await sampleResponses(engine, policy, tokenizer, prompts, streamIds, { ...c, n: 1, seed: c.rolloutSeed })).map((s) => s[0]);
+    const batch = await sampleCandidates(engine, policy, tokenizer, args.prompts, rows, prompts, streamIds, { ...c, n: 1, seed: c.rolloutSeed });
+    const samples = batch.samples.map((x) => x[0]), cands = batch.candidates.map((x) => x[0]);
+    samples.forEach((s, k) => {
+      const bad = s.logprobs.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) throw new NonFiniteError('log-prob', s.logprobs[bad], `rollout ${k}, token ${bad}`, 'PPO', step);
+    });
     const generateMs = since(t);
     // 3. rewards
     t = performance.now();
-    const cands: Candidate[] = rows.map((i, k) => ({
-      instruction: args.prompts[i].instruction, input: args.prompts[i].input ?? '', prompt: prompts[k],
-      response: samples[k].tokens, output: decodeResponse(tokenizer, samples[k].tokens), record: i,
-    }));
-    const raw = await score(cands);
+    const raw = await withStep('PPO', step, () => score(cands));
     const scores = Float32Array.from(raw, (x, k) => c.missingEosPenalty !== null && samples[k].finishReason !== 'stop' ? x - c.missingEosPenalty : x);
     const scoreMs = since(t);
     // 4. rollouts and one PPO phase
@@ -207,6 +264,10 @@ export async function ppo(engine: Engine, args: PPOArgs): Promise<PPOResult> {
     const stats = await engine.ppoStep({
       policy, ref, value: shared ? undefined : value, rollouts, config: stepConfig, optimizer, valueOptimizer, klController,
     });
+    checkFinite('PPO', step, {
+      'objective/kl': stats['objective/kl'], 'loss/policy_avg': stats['loss/policy_avg'], 'loss/value_avg': stats['loss/value_avg'],
+      'ppo/grad_norm': stats['ppo/grad_norm'], 'val/ratio': stats['val/ratio'],
+    });
     episode += rows.length;
     const log: PPOLog = {
       ...stats, step, episode,
@@ -215,8 +276,14 @@ export async function ppo(engine: Engine, args: PPOArgs): Promise<PPOResult> {
       'rollout/raw_scores': mean(raw),
       'time/generate_ms': generateMs, 'time/score_ms': scoreMs, 'time/step_ms': since(t0),
     };
+    if (log['objective/kl'] > c.klWarnFactor * pc.klTarget)
+      warn(step, 'kl', `PPO step ${step}: objective/kl ${log['objective/kl'].toFixed(2)} nats is more than ${c.klWarnFactor}x the target ${pc.klTarget} (kl_coef ${log['objective/kl_coef']}); the policy is drifting far from the reference`);
+    if (log['val/ratio'] > c.ratioThreshold || log['val/ratio'] < 1 / c.ratioThreshold)
+      warn(step, 'ratio', `PPO step ${step}: mean policy ratio val/ratio ${log['val/ratio'].toFixed(3)} is outside [${(1 / c.ratioThreshold).toPrecision(2)}, ${c.ratioThreshold}]; updates are too large (lower learningRate or raise ppoEpochs' minibatches)`);
     history.push(log);
+    if (ckpt?.due(step, c.steps)) await ckpt.save(parts, { step, ...stream.state(), episode, klController: klController.state() });
     if ((await args.onStep?.(log)) === false) break;
   }
-  return { history, steps: history.length, policy, ref, value, optimizer, valueOptimizer, klController, skippedPrompts: args.prompts.length - usable.length };
+  return { history, steps: (restored?.step ?? 0) + history.length, policy, ref, value, optimizer, valueOptimizer, klController,
+    skippedPrompts: args.prompts.length - usable.length, ...(restored ? { resumedFrom: restored.step } : {}) };
 }

@@ -1,11 +1,12 @@
 // Reward modelling on pairwise preferences (AlpacaFarm's RM: Bradley-Terry on a scalar head read at the
 // last token of the Alpaca prompt + response), and the scorer that turns a reward model into a judge.
 import { join } from 'node:path';
-import type { Engine, Model } from '../engine/index.ts';
-import { formatPrompt } from '../data/template.ts';
+import { evaluateRewardModel, type Engine, type Model, type Optimizer, type PreferencePair } from '../engine/index.ts';
 import type { PairScorer, Pair } from '../feedback/types.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
-import { shuffled } from './sft.ts';
+import { checkpointer } from './checkpoint.ts';
+import { checkFinite, ConfigError, encodePrompt, encodeResponse, padIdOf, resolveConfig, shuffled, type MethodTokenizer } from './common.ts';
+import type { TrainHooks } from './sft.ts';
 
 export interface RewardModelConfig {
   /** Peak learning rate (AlpacaFarm RM: 3e-6 on LLaMA-7B; tiny farm models want ~5e-4). */
@@ -17,51 +18,106 @@ export interface RewardModelConfig {
   weightDecay?: number;
   maxGradNorm?: number;
   seed?: number;
-  onStep?: (s: { step: number; totalSteps: number; loss: number; accuracy: number }) => void;
+  onStep?: (s: RewardModelLog) => void;
+}
+
+/** A training step's statistics (TRL's reward-trainer names) and, at the end of each epoch, `eval/*` on held-out pairs. */
+export interface RewardModelLog {
+  step: number; totalSteps: number; epoch: number;
+  loss: number; accuracy: number; margin: number; 'rewards/chosen': number; 'rewards/rejected': number; gradNorm: number; lr: number;
+  'eval/loss'?: number; 'eval/accuracy'?: number; 'eval/margin'?: number;
 }
 
 export interface PreferenceRecord { instruction: string; input: string; output_1: string; output_2: string; preference: number }
 
 export const REWARD_MODEL_DEFAULTS = { lr: 5e-4, epochs: 1, batchSize: 16, warmupRatio: 0.03, weightDecay: 0, maxGradNorm: 1, seed: 1 };
 
-type Encoder = Pick<Tokenizer, 'encode' | 'eosId' | 'padId'>;
+export const REWARD_MODEL_HELP: Record<keyof typeof REWARD_MODEL_DEFAULTS, string> = {
+  lr: 'peak learning rate (AlpacaFarm 3e-6 on LLaMA-7B; farm models ~1e-3)',
+  epochs: 'passes over the pairs (AlpacaFarm 1)',
+  batchSize: 'pairs per optimizer step (AlpacaFarm 16)',
+  warmupRatio: 'fraction of the steps spent warming up linearly',
+  weightDecay: 'decoupled weight decay',
+  maxGradNorm: 'global gradient-norm clip (0 = off)',
+  seed: 'seed of the data order',
+};
+
+type Encoder = MethodTokenizer;
 
 function encodePair(tok: Encoder, r: Pair) {
-  const prompt = tok.encode(formatPrompt(r), { addBos: true });
-  const out = (s: string) => [...tok.encode(s), ...(tok.eosId !== null ? [tok.eosId] : [])];
-  return { prompt, output1: out(r.output_1), output2: out(r.output_2) };
+  return { prompt: encodePrompt(tok, r), output1: encodeResponse(tok, r.output_1), output2: encodeResponse(tok, r.output_2) };
 }
 
-/** Trains `model` (which needs scalar_head: true) in place; draws (preference 0) are skipped. */
+/** Labelled pairs a reward model can learn from: preference in [1, 2] (draws and failures left out), distinct outputs. */
+export function usablePreferences<R extends PreferenceRecord>(records: readonly R[]): R[] {
+  return records.filter((r) => typeof r.preference === 'number' && r.preference >= 1 && r.preference <= 2 && r.output_1 !== r.output_2);
+}
+
+/** Token pairs for engine.rewardStep / evaluateRewardModel. */
+export function rewardPairs(tok: Encoder, records: readonly PreferenceRecord[]): (PreferencePair & { prompt: number[] })[] {
+  return usablePreferences(records).map((r) => ({ ...encodePair(tok, r), preference: r.preference }));
+}
+
+export interface RewardModelResult { steps: number; lastEpochLoss: number; lastEpochAccuracy: number; optimizer: Optimizer; eval?: { loss: number; accuracy: number; margin: number; pairs: number }; resumedFrom?: number }
+
+/**
+ * Trains `model` (which needs scalar_head: true) in place; draws (preference 0), failures and identical outputs
+ * are skipped. `evalRecords` are scored at the end of every epoch (`eval/*` in the log). With hooks.checkpoint
+ * it saves every K steps and resumes bit for bit.
+ */
 export async function trainRewardModel(engine: Engine, model: Model, tokenizer: Encoder, records: PreferenceRecord[],
-  config: RewardModelConfig = {}) {
-  const c = { ...REWARD_MODEL_DEFAULTS, ...config };
-  const data = records.filter((r) => r.preference >= 1 && r.preference <= 2).map((r) => ({ ...encodePair(tokenizer, r), preference: r.preference }));
-  if (data.length === 0) throw new Error('trainRewardModel: no labelled pairs (preferences must be in [1, 2])');
-  const totalSteps = Math.ceil(data.length / c.batchSize) * c.epochs;
+  config: RewardModelConfig = {}, hooks: TrainHooks<RewardModelLog> & { evalRecords?: PreferenceRecord[] } = {}): Promise<RewardModelResult> {
+  const c = resolveConfig('reward model', { ...REWARD_MODEL_DEFAULTS } as Required<Omit<RewardModelConfig, 'onStep'>> & RewardModelConfig, config, {
+    int: [['epochs', 1], ['batchSize', 1], ['seed', 0]],
+    range: [['lr', 0, Infinity], ['warmupRatio', 0, 1], ['weightDecay', 0, Infinity], ['maxGradNorm', 0, Infinity]],
+    optional: ['onStep'],
+  });
+  if (!model.config.scalar_head) throw new ConfigError('trainRewardModel: the model has no scalar head (scalar_head: true)');
+  const data = rewardPairs(tokenizer, records);
+  if (data.length === 0) throw new ConfigError(`trainRewardModel: no usable labelled pairs among ${records.length} records (preferences must be in [1, 2] with two different outputs)`);
+  const held = hooks.evalRecords ? rewardPairs(tokenizer, hooks.evalRecords) : [];
+  const stepsPerEpoch = Math.ceil(data.length / c.batchSize);
+  const totalSteps = stepsPerEpoch * c.epochs;
   const optimizer = engine.createOptimizer(model, { lr: c.lr, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm,
     kind: 'cosine', warmupSteps: Math.floor(c.warmupRatio * totalSteps), totalSteps });
-  const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
-  let step = 0, epochLoss = 0, epochCorrect = 0, epochPairs = 0;
-  for (let epoch = 0; epoch < c.epochs; epoch++) {
+  const padId = padIdOf(tokenizer);
+  const ckpt = checkpointer(engine, hooks.checkpoint, 'reward model');
+  const parts = { models: { model }, optimizers: { model: optimizer } };
+  const restored = await ckpt?.restore(parts);
+  let step = restored?.step ?? 0;
+  let epochLoss = (restored?.epochLoss as number) ?? 0, epochCorrect = (restored?.epochCorrect as number) ?? 0, epochPairs = (restored?.epochPairs as number) ?? 0;
+  let lastEval: RewardModelResult['eval'];
+  outer: for (let epoch = Math.floor(step / stepsPerEpoch); epoch < c.epochs; epoch++) {
     const order = shuffled(data.length, c.seed + epoch);
-    epochLoss = 0; epochCorrect = 0; epochPairs = 0;
-    for (let i = 0; i < order.length; i += c.batchSize) {
+    const first = (step - epoch * stepsPerEpoch) * c.batchSize;
+    if (first === 0) { epochLoss = 0; epochCorrect = 0; epochPairs = 0; }
+    for (let i = first; i < order.length; i += c.batchSize) {
       const batch = order.slice(i, i + c.batchSize).map((k) => data[k]);
       const s = await engine.rewardStep(model, batch, optimizer, { padId });
       step++;
+      checkFinite('reward model', step, { loss: s.loss, grad_norm: s.gradNorm, 'rewards/chosen': s['rewards/chosen'], 'rewards/rejected': s['rewards/rejected'] });
       epochLoss += s.loss * batch.length; epochCorrect += s.accuracy * batch.length; epochPairs += batch.length;
-      c.onStep?.({ step, totalSteps, loss: s.loss, accuracy: s.accuracy });
+      const log: RewardModelLog = { step, totalSteps, epoch, loss: s.loss, accuracy: s.accuracy, margin: s.margin,
+        'rewards/chosen': s['rewards/chosen'], 'rewards/rejected': s['rewards/rejected'], gradNorm: s.gradNorm, lr: s.lr };
+      if (held.length && step % stepsPerEpoch === 0) {
+        lastEval = await evaluateRewardModel(engine, model, held, { padId, batchSize: 16 });
+        Object.assign(log, { 'eval/loss': lastEval.loss, 'eval/accuracy': lastEval.accuracy, 'eval/margin': lastEval.margin });
+      }
+      if (ckpt?.due(step, totalSteps)) await ckpt.save(parts, { step, epochLoss, epochCorrect, epochPairs });
+      c.onStep?.(log);
+      if ((await hooks.onStep?.(log)) === false) break outer;
     }
   }
+  if (held.length && !lastEval) lastEval = await evaluateRewardModel(engine, model, held, { padId, batchSize: 16 });
   // pair-weighted means over the last epoch (the model changes during it: a training figure, not a held-out one)
-  return { steps: step, lastEpochLoss: epochLoss / epochPairs, lastEpochAccuracy: epochCorrect / epochPairs, optimizer };
+  return { steps: step, lastEpochLoss: epochLoss / Math.max(1, epochPairs), lastEpochAccuracy: epochCorrect / Math.max(1, epochPairs), optimizer,
+    ...(lastEval ? { eval: lastEval } : {}), ...(restored ? { resumedFrom: restored.step } : {}) };
 }
 
 /** A PairScorer over a reward model: the rewards of output_1 and output_2 of each pair. */
 export function rewardScorer(engine: Engine, model: Model, tokenizer: Encoder, opts: { batchSize?: number } = {}): PairScorer {
   if (!model.config.scalar_head) throw new Error('rewardScorer: the model has no scalar head (not a reward model)');
-  const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
+  const padId = padIdOf(tokenizer);
   return {
     async score(pairs: Pair[]) {
       if (pairs.length === 0) return [];

@@ -181,6 +181,26 @@ export class Tokenizer {
     }
   }
 
+  /**
+   * A new tokenizer with `contents` added as tokens after the current vocabulary (ids vocabSize, vocabSize + 1, ...),
+   * as Hugging Face's add_tokens / add_special_tokens do: special tokens (the default) are matched as one id
+   * only where special tokens are parsed, and skipped by decode({ skipSpecialTokens }). Tokens already present
+   * keep their ids. The special token names (BOS, EOS, PAD, UNK) carry over.
+   */
+  withAddedTokens(contents: readonly string[], opts: { special?: boolean } = {}): Tokenizer {
+    const special = opts.special ?? true;
+    const json = JSON.parse(JSON.stringify(this.json)) as JsonObject;
+    const added = (Array.isArray(json.added_tokens) ? json.added_tokens : []) as JsonObject[];
+    let next = this.vocabSize;
+    for (const content of contents) {
+      if (typeof content !== 'string' || content === '') throw new Error('withAddedTokens: tokens must be non-empty strings');
+      if (this.tokenToId(content) !== null) continue;
+      added.push({ id: next++, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special });
+    }
+    json.added_tokens = added;
+    return new Tokenizer(json, this.specialNames);
+  }
+
   tokenToId(token: string): number | null {
     return this.addedByContent.get(token)?.id ?? this.model.vocab.get(token) ?? null;
   }
