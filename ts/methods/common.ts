@@ -204,6 +204,20 @@ export function scalarModelFrom(engine: Engine, policy: Model): Model {
   return m;
 }
 
+/** A seeded uniform generator in [0, 1) (mulberry32 over a mix of the keys; the same in every process). */
+export function seededUniform(...keys: number[]): () => number {
+  let h = 0x9e3779b9;
+  for (const k of keys) h = Math.imul(h ^ (k >>> 0), 0x85ebca6b) ^ (h >>> 13);
+  let a = h >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /** Splits items into consecutive batches of at most `size`. */
 export function batches<T>(items: readonly T[], size: number): T[][] {
   if (!Number.isInteger(size) || size < 1) throw new Error(`batch size must be a positive integer, got ${size}`);
