@@ -6,7 +6,7 @@
 import type { Engine, Model } from '../engine/index.ts';
 import type { AlpacaExample } from '../data/template.ts';
 import {
-  batches, encodePrompt, mean, NO_CONTROL, resolveConfig, sampleCandidates, since, toRewardFn, withStep,
+  batches, ConfigError, encodePrompt, mean, NO_CONTROL, resolveConfig, sampleCandidates, since, toRewardFn, withStep,
   type MethodTokenizer, type PromptControl, type RewardSource,
 } from './common.ts';
 
@@ -94,14 +94,21 @@ export interface BestOfNResult {
   metrics: BestOfNMetrics;
 }
 
-/** Best-of-n decoding of `records` with `policy`, rewards from `reward` (see RewardSource). */
-export async function bestOfN(engine: Engine, policy: Model, reward: RewardSource, tokenizer: MethodTokenizer,
-  records: AlpacaExample[], config: Partial<BestOfNConfig> = {}): Promise<BestOfNResult> {
+/** Every best-of-n setting, defaults filled in and checked. */
+export function resolveBestOfNConfig(config: Partial<BestOfNConfig> = {}): BestOfNConfig {
   const c = resolveConfig('best-of-n', BEST_OF_N_DEFAULTS as BestOfNConfig, config, {
     int: [['n', 1], ['maxNewTokens', 1], ['promptBatchSize', 1], ['scoreBatchSize', 1], ['topK', 0], ['seed', 0]],
     range: [['temperature', 0, Infinity], ['topP', Number.MIN_VALUE, 1]],
     optional: ['generator', 'onProgress', 'control'],
   });
+  if (typeof c.keepCandidates !== 'boolean') throw new ConfigError(`best-of-n config keepCandidates must be true or false, got ${c.keepCandidates}`);
+  return c;
+}
+
+/** Best-of-n decoding of `records` with `policy`, rewards from `reward` (see RewardSource). */
+export async function bestOfN(engine: Engine, policy: Model, reward: RewardSource, tokenizer: MethodTokenizer,
+  records: AlpacaExample[], config: Partial<BestOfNConfig> = {}): Promise<BestOfNResult> {
+  const c = resolveBestOfNConfig(config);
   if (records.length === 0) throw new Error('bestOfN: no records');
   const generator = c.generator ?? `best-of-${c.n}`;
   const score = toRewardFn(engine, reward, tokenizer, { batchSize: c.scoreBatchSize });

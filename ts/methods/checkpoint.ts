@@ -55,7 +55,7 @@ export class Checkpointer {
   constructor(private readonly engine: Engine, opts: CheckpointOptions, private readonly method: string) {
     if (!opts || typeof opts.dir !== 'string' || !opts.dir) throw new Error(`${method}: checkpoint.dir must be a folder path`);
     if (!Number.isInteger(opts.every) || opts.every < 0) throw new Error(`${method}: checkpoint.every must be an integer >= 0, got ${opts.every}`);
-    if (opts.keep !== undefined && !(Number.isInteger(opts.keep) && opts.keep >= 1)) throw new Error(`${method}: checkpoint.keep must be an integer >= 1, got ${opts.keep}`);
+    if (opts.keep !== undefined && !((Number.isInteger(opts.keep) || opts.keep === Infinity) && opts.keep >= 1)) throw new Error(`${method}: checkpoint.keep must be an integer >= 1, got ${opts.keep}`);
     this.opts = opts;
   }
 

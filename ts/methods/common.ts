@@ -182,6 +182,53 @@ export class PromptStream {
   state(): { epoch: number; at: number } { return { epoch: this.epoch, at: this.at }; }
 }
 
+/** Decoding of evaluation outputs (AlpacaFarm samples its evaluated outputs at temperature 0.7). */
+export interface GenerationConfig {
+  temperature: number;
+  topP: number;
+  topK: number;
+  maxNewTokens: number;
+  seed: number;
+  /** Instructions sampled together (bounds memory). */
+  promptBatchSize: number;
+}
+export const GENERATION_DEFAULTS: Readonly<GenerationConfig> = Object.freeze({ temperature: 0.7, topP: 1, topK: 0, maxNewTokens: 300, seed: 1, promptBatchSize: 64 });
+export const GENERATION_HELP: Record<keyof GenerationConfig, string> = {
+  temperature: 'temperature of the evaluated outputs (AlpacaFarm 0.7)',
+  topP: 'nucleus p of the evaluated outputs (1 = off)',
+  topK: 'top-k of the evaluated outputs (0 = off)',
+  maxNewTokens: 'cap on new tokens per output (AlpacaFarm 300)',
+  seed: 'sampling seed of the evaluated outputs',
+  promptBatchSize: 'instructions sampled together',
+};
+
+/** An output in alpaca_eval's model_outputs.json layout. */
+export interface OutputRow { instruction: string; input: string; output: string; generator: string; dataset?: string }
+
+/**
+ * One sampled output per record (stream i for record i, so outputs do not depend on batching), conditioned as
+ * `control` says; prompts that leave no room in the context get an empty output and are counted.
+ */
+export async function generateOutputs(engine: Engine, policy: Model, tok: MethodTokenizer, records: readonly (AlpacaExample & { dataset?: string })[],
+  gen: Partial<GenerationConfig>, generator: string, control: PromptControl = NO_CONTROL, onProgress?: (done: number, total: number) => void):
+  Promise<{ outputs: OutputRow[]; tooLong: number; tokens: number; seconds: number }> {
+  const g = resolveConfig('generation', GENERATION_DEFAULTS as GenerationConfig, gen, {
+    int: [['maxNewTokens', 1], ['topK', 0], ['seed', 0], ['promptBatchSize', 1]], range: [['temperature', 0, Infinity], ['topP', Number.MIN_VALUE, 1]],
+  });
+  const P = policy.config.max_position_embeddings;
+  const outputs: OutputRow[] = records.map((r) => ({ instruction: r.instruction, input: r.input ?? '', output: '', generator, ...(r.dataset ? { dataset: r.dataset } : {}) }));
+  const plain = records.map((r) => encodePrompt(tok, r));
+  const ok = plain.map((_, i) => i).filter((i) => plain[i].length + control.prefix.length < P);
+  const t0 = performance.now();
+  let tokens = 0;
+  for (const rows of batches(ok, g.promptBatchSize)) {
+    const { candidates } = await sampleCandidates(engine, policy, tok, records, rows, rows.map((i) => plain[i]), rows, { ...g, n: 1 }, control);
+    rows.forEach((i, k) => { outputs[i].output = candidates[k][0].output; tokens += candidates[k][0].response.length; });
+    onProgress?.(rows[rows.length - 1] + 1, records.length);
+  }
+  return { outputs, tooLong: records.length - ok.length, tokens, seconds: since(t0) / 1000 };
+}
+
 /** A new model with the same config and weights (a frozen reference, a value model to be). */
 export function cloneModel(engine: Engine, model: Model): Model {
   const copy = engine.createModel(model.config);

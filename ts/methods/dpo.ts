@@ -159,9 +159,9 @@ export async function evaluateDpo(engine: Engine, policy: Model, pairs: DPOPair[
   };
 }
 
-/** Runs DPO; see the file comment. */
-export async function dpo(engine: Engine, args: DPOArgs): Promise<DPOResult> {
-  const c = resolveConfig('DPO', DPO_METHOD_DEFAULTS as DPOMethodConfig, args.config, {
+/** Every DPO setting, defaults filled in and checked. */
+export function resolveDpoConfig(over: Partial<DPOMethodConfig> = {}): DPOMethodConfig {
+  const c = resolveConfig('DPO', DPO_METHOD_DEFAULTS as DPOMethodConfig, over, {
     int: [['epochs', 1], ['batchSize', 1], ['microBatchSize', 1], ['evalEvery', 0], ['forwardBatchSize', 1], ['seed', 0]],
     range: [['beta', Number.MIN_VALUE, Infinity], ['labelSmoothing', 0, 0.5], ['lr', 0, Infinity], ['warmupRatio', 0, 1], ['weightDecay', 0, Infinity], ['maxGradNorm', 0, Infinity]],
     optional: ['maxLength', 'maxSteps'],
@@ -169,6 +169,12 @@ export async function dpo(engine: Engine, args: DPOArgs): Promise<DPOResult> {
   if (c.maxSteps !== undefined && !(Number.isInteger(c.maxSteps) && c.maxSteps >= 1)) throw new ConfigError(`DPO config maxSteps must be an integer >= 1, got ${c.maxSteps}`);
   if (!['sigmoid', 'ipo'].includes(c.lossType)) throw new ConfigError(`DPO config lossType must be 'sigmoid' or 'ipo', got ${c.lossType}`);
   if (!['constant', 'linear', 'cosine'].includes(c.lrScheduler)) throw new ConfigError(`DPO config lrScheduler must be 'constant', 'linear' or 'cosine', got ${c.lrScheduler}`);
+  return c;
+}
+
+/** Runs DPO; see the file comment. */
+export async function dpo(engine: Engine, args: DPOArgs): Promise<DPOResult> {
+  const c = resolveDpoConfig(args.config);
   const { policy, tokenizer } = args;
   if (!policy.config.lm_head) throw new Error('dpo: the policy needs an LM head');
   const padId = padIdOf(tokenizer);

@@ -5,9 +5,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Engine, Model } from '../engine/index.ts';
 import type { AlpacaExample } from '../data/template.ts';
-import { bestOfN, type BestOfNConfig, type BestOfNMetrics } from './best-of-n.ts';
-import { sft, type SftConfig, type SftStepLog, type TrainHooks } from './sft.ts';
-import { Checkpointer } from './checkpoint.ts';
+import { bestOfN, resolveBestOfNConfig, type BestOfNConfig, type BestOfNMetrics } from './best-of-n.ts';
+import { resolveSftConfig, sft, type SftConfig, type SftStepLog, type TrainHooks } from './sft.ts';
+import { Checkpointer, latestCheckpoint } from './checkpoint.ts';
 import { ConfigError, resolveConfig, type MethodTokenizer, type RewardSource } from './common.ts';
 
 export interface ExpertIterationConfig {
@@ -48,8 +48,30 @@ export interface ExpertIterationResult {
   data: { instruction: string; input: string; output: string; reward: number }[];
 }
 
-/** SFT step logs of a round carry the round number. */
-export type ExpertIterationLog = SftStepLog & { round: number };
+/** SFT step logs of a round carry the round number; `step` counts SFT steps over all rounds. */
+export type ExpertIterationLog = SftStepLog & { round: number; roundStep: number };
+
+/** The global step a resumed run continues from: finished rounds' steps plus the interrupted round's checkpoint. */
+export function expertIterationResumeStep(dir: string): number | null {
+  let total = 0, any = false;
+  for (let r = 1; existsSync(join(dir, `round-${r}`)); r++) {
+    const done = join(dir, `round-${r}`, 'round.json');
+    if (existsSync(done)) { total += (JSON.parse(readFileSync(done, 'utf8')) as { round: ExpertIterationRound }).round.sft.steps; any = true; continue; }
+    const s = latestCheckpoint(join(dir, `round-${r}`));
+    if (s !== null) { total += s; any = true; }
+    break;
+  }
+  return any ? total : null;
+}
+
+/** Every expert-iteration setting, the nested best-of-n and SFT settings included, checked. */
+export function resolveExpertIterationConfig(config: Partial<ExpertIterationConfig> = {}): ExpertIterationConfig {
+  const c = resolveConfig('expert iteration', EXPERT_ITERATION_DEFAULTS as ExpertIterationConfig, config, { int: [['rounds', 1]], optional: ['onRound'] });
+  if (typeof c.minReward !== 'number' || Number.isNaN(c.minReward)) throw new ConfigError(`expert iteration config minReward must be a number, got ${c.minReward}`);
+  resolveBestOfNConfig({ ...c.bestOfN });
+  resolveSftConfig('expert iteration sft', c.sft);
+  return c;
+}
 
 /**
  * Trains `policy` in place: `rounds` × (best-of-n on `records` with `reward`, then SFT on the argmax outputs).
@@ -58,11 +80,11 @@ export type ExpertIterationLog = SftStepLog & { round: number };
  */
 export async function expertIteration(engine: Engine, policy: Model, reward: RewardSource, tokenizer: MethodTokenizer,
   records: AlpacaExample[], config: Partial<ExpertIterationConfig> = {}, hooks: TrainHooks<ExpertIterationLog> = {}): Promise<ExpertIterationResult> {
-  const c = resolveConfig('expert iteration', EXPERT_ITERATION_DEFAULTS as ExpertIterationConfig, config, { int: [['rounds', 1]], optional: ['onRound'] });
-  if (typeof c.minReward !== 'number' || Number.isNaN(c.minReward)) throw new ConfigError(`expert iteration config minReward must be a number, got ${c.minReward}`);
+  const c = resolveExpertIterationConfig(config);
   if (records.length === 0) throw new ConfigError('expertIteration: no records');
   const rounds: ExpertIterationRound[] = [];
   let data: ExpertIterationResult['data'] = [];
+  let offset = 0;  // SFT steps of the rounds before
   for (let round = 0; round < c.rounds; round++) {
     const dir = hooks.checkpoint ? join(hooks.checkpoint.dir, `round-${round + 1}`) : null;
     const doneFile = dir && join(dir, 'round.json'), choicesFile = dir && join(dir, 'choices.json');
@@ -72,6 +94,7 @@ export async function expertIteration(engine: Engine, policy: Model, reward: Rew
       await new Checkpointer(engine, { dir: dir!, every: 0, resume: true }, 'SFT').restore({ models: { model: policy }, optimizers: {} });
       rounds.push(saved.round);
       data = saved.data;
+      offset += saved.round.sft.steps;
       continue;
     }
     let bon: { metrics: BestOfNMetrics };
@@ -87,13 +110,14 @@ export async function expertIteration(engine: Engine, policy: Model, reward: Rew
     if (data.length === 0) throw new Error(`expertIteration round ${round + 1}: no choice has reward >= minReward ${c.minReward}`);
     const s = await sft(engine, policy, tokenizer, data, { ...c.sft, seed: (c.sft.seed ?? 1) + round }, {
       checkpoint: dir ? { ...hooks.checkpoint!, dir, keep: 1 } : undefined,
-      onStep: (l) => hooks.onStep?.({ ...l, round: round + 1 }),
+      onStep: (l) => hooks.onStep?.({ ...l, step: offset + l.step, roundStep: l.step, round: round + 1 }),
     });
     const r: ExpertIterationRound = {
       round: round + 1, bestOfN: bon.metrics, kept: data.length,
       sft: { steps: s.steps, finalLoss: s.finalLoss, meanLossLastEpoch: s.meanLossLastEpoch, seconds: s.seconds },
     };
     if (doneFile) writeFileSync(doneFile, JSON.stringify({ round: r, data }));
+    offset += s.steps;
     rounds.push(r);
     c.onRound?.(r);
   }

@@ -170,9 +170,9 @@ export function valueModelFromRewardModel(engine: Engine, rewardModel: Model): M
 
 const PPO_KEYS = new Set<string>([...Object.keys(PPO_DEFAULTS), 'miniBatchSize', 'forwardBatchSize', 'seed']);
 
-/** Runs PPO; see the file comment. Returns the per-step logs and what a resumed run needs. */
-export async function ppo(engine: Engine, args: PPOArgs): Promise<PPOResult> {
-  const c = resolveConfig('PPO', PPO_METHOD_DEFAULTS as PPOMethodConfig, args.config, {
+/** Every PPO setting, defaults filled in and checked (unknown keys and bad values are ConfigErrors). */
+export function resolvePpoMethodConfig(over: Partial<PPOMethodConfig> = {}): { c: PPOMethodConfig; stepConfig: Partial<PPOConfig>; pc: PPOConfig } {
+  const c = resolveConfig('PPO', PPO_METHOD_DEFAULTS as PPOMethodConfig, over, {
     int: [['steps', 1], ['rolloutBatchSize', 1], ['maxNewTokens', 1], ['topK', 0], ['scoreBatchSize', 1], ['rolloutSeed', 0]],
     range: [['temperature', Number.MIN_VALUE, Infinity], ['topP', Number.MIN_VALUE, 1], ['klWarnFactor', 0, Infinity], ['ratioThreshold', 1, Infinity]],
     optional: ['maxPromptLength', 'miniBatchSize', 'forwardBatchSize', 'seed'],
@@ -182,8 +182,16 @@ export async function ppo(engine: Engine, args: PPOArgs): Promise<PPOResult> {
   let pc: PPOConfig;
   try { pc = resolvePPOConfig(stepConfig); } catch (e) { throw new ConfigError((e as Error).message); }  // validates the phase settings up front
   if (c.maxPromptLength !== undefined && !(Number.isInteger(c.maxPromptLength) && c.maxPromptLength >= 1))
-    throw new Error(`PPO config maxPromptLength must be an integer >= 1, got ${c.maxPromptLength}`);
-  if (c.missingEosPenalty !== null && !Number.isFinite(c.missingEosPenalty)) throw new Error(`PPO config missingEosPenalty must be a number or null, got ${c.missingEosPenalty}`);
+    throw new ConfigError(`PPO config maxPromptLength must be an integer >= 1, got ${c.maxPromptLength}`);
+  if (c.missingEosPenalty !== null && !Number.isFinite(c.missingEosPenalty)) throw new ConfigError(`PPO config missingEosPenalty must be a number or null, got ${c.missingEosPenalty}`);
+  for (const k of ['useSamplerLogprobs', 'whitenRewards', 'whitenAdvantages', 'adaptiveKl', 'klClamp'] as const)
+    if (typeof c[k] !== 'boolean') throw new ConfigError(`PPO config ${k} must be true or false, got ${c[k]}`);
+  return { c, stepConfig, pc };
+}
+
+/** Runs PPO; see the file comment. Returns the per-step logs and what a resumed run needs. */
+export async function ppo(engine: Engine, args: PPOArgs): Promise<PPOResult> {
+  const { c, stepConfig, pc } = resolvePpoMethodConfig(args.config);
   const { policy, tokenizer } = args;
   if (!policy.config.lm_head) throw new Error('ppo: the policy needs an LM head');
   const rewardSource = args.reward ?? args.rewardModel;

@@ -172,9 +172,9 @@ export function quantiles(pool: readonly QuarkSample[], k: number): { sorted: Qu
   return { sorted, quantile, sizes };
 }
 
-/** Runs Quark; see the file comment. */
-export async function quark(engine: Engine, args: QuarkArgs): Promise<QuarkResult> {
-  const c = resolveConfig('Quark', QUARK_DEFAULTS as QuarkConfig, args.config, {
+/** Every Quark setting, defaults filled in and checked. */
+export function resolveQuarkConfig(over: Partial<QuarkConfig> = {}): QuarkConfig {
+  const c = resolveConfig('Quark', QUARK_DEFAULTS as QuarkConfig, over, {
     int: [['steps', 1], ['rolloutBatchSize', 1], ['batchSize', 1], ['microBatchSize', 1], ['gradientStepsPerStep', 1], ['numQuantiles', 2],
       ['maxNewTokens', 1], ['topK', 0], ['warmupSteps', 0], ['scoreBatchSize', 1], ['seed', 0], ['maxPromptLength', 1]],
     range: [['klCoef', 0, Infinity], ['temperature', Number.MIN_VALUE, Infinity], ['topP', Number.MIN_VALUE, 1], ['learningRate', 0, Infinity],
@@ -182,6 +182,12 @@ export async function quark(engine: Engine, args: QuarkArgs): Promise<QuarkResul
     optional: ['maxPromptLength'],
   });
   for (const k of ['bestQuantileOnly', 'clearPool'] as const) if (typeof c[k] !== 'boolean') throw new ConfigError(`Quark config ${k} must be true or false, got ${c[k]}`);
+  return c;
+}
+
+/** Runs Quark; see the file comment. */
+export async function quark(engine: Engine, args: QuarkArgs): Promise<QuarkResult> {
+  const c = resolveQuarkConfig(args.config);
   const { tokenizer } = args;
   if (!args.policy.config.lm_head) throw new ConfigError('quark: the policy needs an LM head');
   const P = args.policy.config.max_position_embeddings;

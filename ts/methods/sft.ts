@@ -78,7 +78,7 @@ export async function trainSupervised(engine: Engine, model: Model, examples: Se
   config: SftConfig, what = 'SFT', hooks: TrainHooks<SftStepLog> = {}): Promise<SftResult> {
   const c = resolveSftConfig(what, config);
   const usable = examples.filter((e) => e.response.length > 0);
-  if (usable.length === 0) throw new ConfigError(`${what}: no training examples with a response`);
+  if (usable.length === 0) throw new ConfigError(`${what}: no training examples with a response that fits the context (${examples.length} given)`);
   const stepsPerEpoch = Math.ceil(usable.length / c.batchSize);
   const totalSteps = Math.min(c.maxSteps ?? Infinity, stepsPerEpoch * c.epochs);
   const optimizer = engine.createOptimizer(model, {
@@ -113,14 +113,25 @@ export async function trainSupervised(engine: Engine, model: Model, examples: Se
     seconds: (performance.now() - start) / 1000, optimizer, ...(restored ? { resumedFrom: restored.step } : {}) };
 }
 
-/** Token examples of records: BOS + Alpaca prompt (+ control ids after BOS), response + EOS, cut to maxLength. */
-export function sftExamples(tokenizer: TextEncoderLike, records: AlpacaRecord[], maxLength: number, control: readonly number[] = []): SequenceExample[] {
-  return records.map((r) => {
-    const ex = buildSftExample(tokenizer, r, { maxLength: maxLength - control.length });
+/**
+ * Token examples of records: BOS + Alpaca prompt (+ control ids after BOS), response + EOS, cut to maxLength.
+ * Records whose prompt alone does not fit are left out (counted in `skipped`).
+ */
+export function sftExamples(tokenizer: TextEncoderLike, records: AlpacaRecord[], maxLength: number, control: readonly number[] = []): SequenceExample[] & { skipped?: number } {
+  const out: SequenceExample[] & { skipped?: number } = [];
+  let skipped = 0;
+  for (const r of records) {
+    let ex;
+    try { ex = buildSftExample(tokenizer, r, { maxLength: maxLength - control.length }); } catch (e) {
+      if (e instanceof RangeError && /prompt alone/.test(e.message)) { skipped++; continue; }
+      throw e;
+    }
     const at = tokenizer.bosId !== null && ex.inputIds[0] === tokenizer.bosId ? 1 : 0;
     const prompt = ex.inputIds.slice(0, ex.promptLength);
-    return { prompt: [...prompt.slice(0, at), ...control, ...prompt.slice(at)], response: ex.inputIds.slice(ex.promptLength) };
-  });
+    out.push({ prompt: [...prompt.slice(0, at), ...control, ...prompt.slice(at)], response: ex.inputIds.slice(ex.promptLength) });
+  }
+  out.skipped = skipped;
+  return out;
 }
 
 /** Trains `model` in place on `records` and returns the statistics (the optimizer included, for resuming). */
