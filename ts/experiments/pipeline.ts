@@ -45,6 +45,8 @@ export interface PipelineSpec {
   seed: number;
   /** Feedback sources the methods learn from: createAnnotator specs ('pool:train' simulated, 'panel' human, a judge name). */
   feedback: string[];
+  /** Feedback sources that only get annotation and a reward model (e.g. a noise-free judge for control curves). */
+  rewardOnlyFeedback?: string[];
   /** Annotators of the evaluation (the gold standard is always measured too). */
   evaluators: string[];
   methods: readonly MethodName[];
@@ -132,7 +134,7 @@ export function buildStages(spec: PipelineSpec): Stage[] {
     },
   });
   const needsPairs = spec.methods.some((m) => m !== 'sft');
-  if (needsPairs) {
+  if (needsPairs || spec.rewardOnlyFeedback?.length) {
     stages.push({
       name: 'pairs', kind: 'pairs', deps: ['data', 'sft'], config: { pairs: P.pairs, code: CODE.train() },
       async run(ctx) {
@@ -141,7 +143,7 @@ export function buildStages(spec: PipelineSpec): Stage[] {
       },
     });
   }
-  for (const fb of needsPairs ? spec.feedback : []) {
+  for (const fb of needsPairs || spec.rewardOnlyFeedback?.length ? [...spec.feedback, ...(spec.rewardOnlyFeedback ?? [])] : []) {
     const f = slug(fb);
     stages.push({
       name: `annotate/${f}`, kind: 'annotate', deps: ['pairs'], config: { feedback: fb, annotatorSeed: seed, heldOut: P.heldOutPairs, world: seed, code: CODE.judge() },

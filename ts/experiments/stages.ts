@@ -107,7 +107,9 @@ export async function runStages(all: Stage[], o: PipelineOptions): Promise<Stage
       o.onStage?.({ index: i + 1, total: stages.length, name: s.name, cached: true, etaSeconds: NaN });
       continue;
     }
-    const eta = doneCost > 0 ? (doneSeconds / doneCost) * leftCost() : leftCost();
+    // the preset's rough seconds until a fifth of the work is done, then scaled by how fast this machine was
+    const total = doneCost + leftCost();
+    const eta = doneCost >= 0.2 * total ? (doneSeconds / doneCost) * leftCost() : leftCost();
     o.onStage?.({ index: i + 1, total: stages.length, name: s.name, cached: false, etaSeconds: eta });
     const resume = existsSync(dir);
     mkdirSync(dir, { recursive: true });

@@ -424,11 +424,18 @@ export async function runExpertIteration(o: JobOptions, j: ExpertIterationJob): 
     { model: j.model, rewardModel: j.rewardModel, data: j.data, evalData: j.evalData }, expertIterationResumeStep);
   return within(ctx, async () => {
     let started = 0;
+    let bonStarted = false;
+    const onProgress = (x: { done: number; total: number }) => { if (!bonStarted) { ctx.progress.start(`expert iteration: best-of-${config.bestOfN.n ?? 16}`, x.total); bonStarted = true; } ctx.progress.update(x.done); };
     const r = await expertIteration(ctx.engine, p.model, rm.model, p.tokenizer, records, {
-      ...config, onRound: (x) => { ctx.run.log({ step: started, round: x.round, kept: x.kept, ...x.bestOfN }); started = 0; },
+      ...config, bestOfN: { ...config.bestOfN, onProgress }, onRound: (x) => { ctx.run.log({ step: started, round: x.round, kept: x.kept, ...x.bestOfN }); started = 0; },
     }, {
       checkpoint: checkpointOf(ctx, o),
-      onStep: (l) => { if (started === 0) ctx.progress.start(`expert iteration, round ${l.round}: sft`, l.totalSteps); started = l.step; stepLogger(ctx, ['loss'])(l); },
+      onStep: (l) => {
+        if (started === 0) { bonStarted = false; ctx.progress.start(`expert iteration, round ${l.round}: sft`, l.totalSteps); }
+        started = l.step;
+        ctx.run.log(metricsLine(l));
+        ctx.progress.update(l.roundStep, { loss: l.loss });
+      },
     });
     ctx.progress.stop();
     await saveModelFolder(ctx.engine, ctx.run.modelDir, p.model, p.tokenizer);

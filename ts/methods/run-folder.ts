@@ -47,6 +47,7 @@ export interface RunInfo {
   summary?: Record<string, unknown>;
 }
 
+const KILL_AFTER = process.env.FARM_KILL_AFTER_STEP ? Number(process.env.FARM_KILL_AFTER_STEP) : null;
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Versions that decide results: this package, Node, the native build, and the git commit when there is one. */
@@ -147,6 +148,8 @@ export class RunFolder {
   /** Appends one metrics line (numbers and short strings only). */
   log(record: Record<string, unknown>): void {
     appendFileSync(this.metricsFile, `${JSON.stringify(record)}\n`);
+    // Fault injection for the resume tests: a real SIGKILL right after this step's line.
+    if (KILL_AFTER !== null && record.step === KILL_AFTER) process.kill(process.pid, 'SIGKILL');
   }
 
   warn(w: TrainingWarning): void {
