@@ -104,7 +104,7 @@ export const stageNames = {
 /** The stages of the pipeline (topologically ordered). */
 export function buildStages(spec: PipelineSpec): Stage[] {
   const { preset: P, seed } = spec;
-  const job = (ctx: StageContext): JobOptions => ({ outputDir: join(ctx.dir, 'run'), resume: true, seed, engine: spec.engine, progress: ctx.progress, saveSteps: spec.saveSteps ?? 20 });
+  const job = (ctx: StageContext): JobOptions => ({ outputDir: join(ctx.dir, 'run'), resume: true, seed, engine: spec.engine, progress: ctx.progress, saveSteps: spec.saveSteps ?? P.saveSteps });
   const file = (ctx: StageContext, dep: string, key: string) => String(ctx.dep(dep).result[key]);
   const stages: Stage[] = [];
 

@@ -39,8 +39,6 @@ export interface Preset {
   ppo: Partial<PPOMethodConfig>;
   quark: Partial<QuarkConfig>;
   dpo: Partial<DPOMethodConfig>;
-  /** Seed of the annotators' routing, swaps and flips (training feedback and evaluation). */
-  annotatorSeed: number;
   /** `farm validate` only: the over-optimization curves. */
   overoptimization: {
     /** PPO steps of the curve runs (longer than the method's run, to see the fall). */
@@ -54,6 +52,8 @@ export interface Preset {
     /** The noise-free judge whose feedback trains the control curves (a single farm judge, no flips). */
     noiseFreeJudge: string;
   };
+  /** Checkpoint interval of the training stages, in steps (a killed stage resumes from its last checkpoint). */
+  saveSteps: number;
   /** Rough seconds per stage kind on 2 cores, only for the progress line's ETA. */
   cost: Record<string, number>;
 }
@@ -106,7 +106,7 @@ const quick: Preset = {
     warmupSteps: 5,
   },
   dpo: { lr: 3e-4, batchSize: 16, epochs: 2, beta: 0.1 }, // DPO_FARM; β as the paper
-  annotatorSeed: 1,
+  saveSteps: 20,                // a checkpoint every 20 steps (~20 s of SFT here)
   overoptimization: {
     ppoSteps: 80,               // twice the method's run, past the paper's peak
     every: 10,                  // 8 points
@@ -136,6 +136,7 @@ const smoke: Preset = {
   ppo: { steps: 2, rolloutBatchSize: 8, learningRate: 1e-4, initKlCoef: 0.05, maxNewTokens: 16, warmupSteps: 0 },
   quark: { steps: 2, rolloutBatchSize: 8, batchSize: 8, learningRate: 1e-4, klCoef: 0.05, maxNewTokens: 16, warmupSteps: 0 },
   dpo: { lr: 3e-4, batchSize: 8, epochs: 1, beta: 0.1 },
+  saveSteps: 2,                 // the resume tests kill mid-stage
   overoptimization: { ppoSteps: 4, every: 2, evalInstructions: 8, bestOfNs: [1, 2, 4], noiseFreeJudge: 'gpt4-careful' },
   cost: Object.fromEntries(Object.keys(quick.cost).map((k) => [k, 1])),
 };

@@ -1,0 +1,63 @@
+// Wall time of each method on a preset's pipeline (default quick), with training and rollout tokens per second
+// read from the runs' metrics, and the rollout throughput beside the sampler's own benchmark configuration
+// (bench/sample.ts: batch 8, prompt 32, 128 new tokens, no stop) run on the same SFT model in this process.
+// --dir DIR reuses (or keeps) a run folder instead of a temporary one; --preset NAME, --seed S.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine } from '../ts/engine/index.ts';
+import { generate } from '../ts/engine/generate.ts';
+import { SILENT } from '../ts/methods/jobs.ts';
+import { readMetrics } from '../ts/methods/run-folder.ts';
+import { runFarm } from '../ts/experiments/run.ts';
+import { emit, flag, median, timeit } from './_lib.ts';
+
+const arg = (name: string) => { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? process.argv[i + 1] : undefined; };
+const preset = arg('preset') ?? 'quick', seed = flag('seed', 1), keep = arg('dir');
+const out = keep ?? mkdtempSync(join(tmpdir(), 'farm-bench-methods-'));
+try {
+  const engine = await Engine.create({ threads: 2, seed });
+  const r = await runFarm({ preset, seed, outputDir: out, engine, progress: SILENT });
+  const pipeline = JSON.parse(readFileSync(join(out, 'pipeline.json'), 'utf8')) as { stages: { name: string; dir: string; seconds: number; cached: boolean; result: Record<string, unknown> }[] };
+  const stage = (n: string) => pipeline.stages.find((s) => s.name === n)!;
+  const metrics = (n: string) => readMetrics(join(stage(n).dir, 'run', 'metrics.jsonl'));
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const config = { preset, seed, threads: 2, cached: r.stages.filter((s) => s.cached).length };
+
+  // the sampler's benchmark configuration on the SFT model: the reference for rollout throughput
+  const sft = await engine.loadModel(join(stage('sft').dir, 'run', 'model'));
+  const ps = Array.from({ length: 8 }, (_, b) => Array.from({ length: 32 }, (_, t) => (b * 131 + t * 17 + 1) % sft.config.vocab_size));
+  const times = await timeit(() => generate(engine, sft, ps, { n: 1, maxNewTokens: 128, temperature: 1, stepsPerCall: 128 }), 5, 1);
+  const sampleRef = (8 * 128) / median(times);
+  emit({ bench: 'methods', figure: 'sample_config_new_tokens_per_s', value: sampleRef, unit: 'tokens/s', config: { ...config, model: 'the SFT model', batch: 8, prompt: 32, newTokens: 128 } });
+
+  for (const m of ['sft', 'reward-model/pool-train', 'pairs', 'best-of-n/pool-train', 'expert-iteration/pool-train', 'feedme/pool-train', 'reward-conditioning/pool-train', 'ppo/pool-train', 'quark/pool-train', 'dpo/pool-train']) {
+    const s = stage(m);
+    if (!s) continue;
+    const name = m.split('/')[0];
+    emit({ bench: 'methods', figure: `${name}_s`, value: s.seconds, unit: 's', config: { ...config, stage: m, wasCached: s.cached } });
+    const lines = metrics(m);
+    if (['sft', 'feedme', 'reward-conditioning', 'expert-iteration'].includes(name)) {
+      const tps = lines.map((l) => l['time/tokens_per_second']).filter(Number.isFinite);
+      if (tps.length) emit({ bench: 'methods', figure: `${name}_train_tokens_per_s`, value: tps[tps.length - 1], unit: 'tokens/s', config: { ...config, stage: m } });
+    }
+    if (name === 'ppo' || name === 'quark') {
+      const B = Number(JSON.parse(readFileSync(join(stage(m).dir, 'run', 'run.json'), 'utf8')).config.method.rolloutBatchSize);
+      const rollTokens = sum(lines.map((l) => l['rollout/response_length'] * B)), genS = sum(lines.map((l) => l['time/generate_ms'])) / 1000;
+      const rollout = rollTokens / genS;
+      emit({ bench: 'methods', figure: `${name}_rollout_tokens_per_s`, value: rollout, unit: 'tokens/s', config: { ...config, stage: m, rolloutsPerStep: B, meanResponseTokens: rollTokens / (B * lines.length) },
+        reference: { name: 'sampler, bench sample configuration', value: sampleRef, source: 'measured in this run on the same model' } });
+      emit({ bench: 'methods', figure: `${name}_rollout_ratio_vs_sample`, value: rollout / sampleRef, unit: 'x', config: { ...config, target: '>= 0.8 (within 20%)' } });
+      const trainS = sum(lines.map((l) => (name === 'ppo' ? l['time/step_ms'] - l['time/generate_ms'] - l['time/score_ms'] : l['time/train_ms']))) / 1000;
+      const trainTokens = name === 'ppo' ? sum(lines.map((l) => l['ppo/tokens'])) : NaN;
+      if (name === 'ppo') emit({ bench: 'methods', figure: 'ppo_train_response_tokens_per_s', value: trainTokens / trainS, unit: 'tokens/s', config: { ...config, note: 'response tokens of the rollouts per second of PPO phase (2 epochs, policy and value model)' } });
+      emit({ bench: 'methods', figure: `${name}_step_s`, value: sum(lines.map((l) => l['time/step_ms'])) / 1000 / lines.length, unit: 's', config: { ...config, stage: m } });
+    }
+    if (name === 'best-of-n') {
+      const l = lines[0];
+      emit({ bench: 'methods', figure: 'best-of-n_rollout_tokens_per_s', value: l['time/tokens_per_second'], unit: 'tokens/s', config: { ...config, stage: m, n: l['bon/n'], note: 'chosen-sample length x samples / sampling time (approximate)' },
+        reference: { name: 'sampler, bench sample configuration', value: sampleRef, source: 'measured in this run on the same model' } });
+    }
+  }
+  emit({ bench: 'methods', figure: `${preset}_pipeline_s`, value: r.seconds, unit: 's', config, reference: { name: 'target', value: 600, source: 'DESIGN.md section 7' } });
+} finally { if (!keep) rmSync(out, { recursive: true, force: true }); }
