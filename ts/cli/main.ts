@@ -1,7 +1,7 @@
 // The `farm` command line. Each file in ./commands registers one command (or a group) on the program,
 // so that each layer owns its own commands: `export function register(program: Command): void`.
 import { Command } from 'commander';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Engine } from '../engine/index.ts';
@@ -14,6 +14,7 @@ registerScorerLoader(async (dir) => loadRewardScorer(await Engine.create({ threa
 export async function buildProgram(): Promise<Command> {
   const program = new Command('farm')
     .description('alpacafarm-ts: learn from pairwise feedback on an embedded farm world or real checkpoints')
+    .version(JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json'), 'utf8')).version, '-V, --version')
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: true });
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');

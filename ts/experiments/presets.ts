@@ -99,7 +99,7 @@ const quick: Preset = {
     steps: 40,                  // as PPO
     rolloutBatchSize: 64,       // samples added to the pool per step
     batchSize: 64,              // sequences per gradient step
-    gradientStepsPerStep: 2,    // the pool's best quantile grows slowly at this batch size
+    gradientStepsPerStep: 1,    // AlpacaFarm: one gradient step per rollout
     learningRate: 1e-4,         // as PPO at this size
     klCoef: 0.05,               // AlpacaFarm's β
     maxNewTokens: 96,
