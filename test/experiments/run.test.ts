@@ -57,6 +57,16 @@ test('changing one method\'s config reruns only that method, its outputs and its
   assert.equal([...a.keys()].filter((n) => a.get(n) === b.get(n)), ['data', 'tokenizer'], 'an SFT change reruns everything after SFT');
 });
 
+test('a moved run folder keeps its cache (stage results point into the new place)', async () => {
+  const { renameSync } = await import('node:fs');
+  renameSync(join(D, 'a'), join(D, 'moved'));
+  const r = await runFarm({ preset: { ...PRESETS.smoke, dpo: { ...PRESETS.smoke.dpo, beta: 0.5 } }, outputDir: join(D, 'moved'), engine, progress: SILENT });
+  assert.is(r.ran, 0);
+  const pipeline = JSON.parse(readFileSync(join(D, 'moved', 'pipeline.json'), 'utf8'));
+  const sft = pipeline.stages.find((s: { name: string }) => s.name === 'sft');
+  assert.ok(sft.result.model.startsWith(join(D, 'moved')) && existsSync(sft.result.model), sft.result.model);
+});
+
 test('--only runs a stage and what it needs', () => {
   const stages = buildStages({ preset: PRESETS.smoke, seed: 1, feedback: ['pool:train'], evaluators: ['pool'], methods: METHODS, engine, progress: SILENT });
   assert.equal(selectStages(stages, ['reward-model']).map((s) => s.name), ['data', 'tokenizer', 'sft', 'pairs', 'annotate/pool-train', 'reward-model/pool-train']);

@@ -25,7 +25,6 @@ export const METHODS = ['sft', 'best-of-n', 'expert-iteration', 'feedme', 'rewar
 export type MethodName = (typeof METHODS)[number];
 /** Methods that learn from the feedback (every one but SFT). */
 export const FEEDBACK_METHODS = METHODS.filter((m) => m !== 'sft');
-const TRAINED: readonly MethodName[] = ['sft', 'expert-iteration', 'feedme', 'reward-conditioning', 'ppo', 'quark', 'dpo'];
 
 /** Display names and AlpacaFarm's published win-rates vs Davinci-003 (simulated, human; null: not reported). */
 export const PAPER: Record<MethodName, { label: string; simulated: number | null; human: number | null }> = {
@@ -217,7 +216,6 @@ export function buildStages(spec: PipelineSpec): Stage[] {
       stages.push(evalStage(stageNames.evaluate(m, fb), [out], (ctx) => file(ctx, out, 'outputs'), m, fb));
     }
   }
-  void TRAINED;
   return stages;
 }
 

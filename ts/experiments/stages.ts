@@ -5,7 +5,7 @@
 // runs again with resume set, so training continues from its last checkpoint.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../data/json.ts';
 import type { Progress } from '../methods/jobs.ts';
 
@@ -87,8 +87,17 @@ export function selectStages(stages: Stage[], only?: string[]): Stage[] {
   return stages.filter((s) => want.has(s.name));
 }
 
-/** Runs the stages in order, skipping finished ones. Returns a record per stage. */
-export async function runStages(all: Stage[], o: PipelineOptions): Promise<StageRecord[]> {
+/** Rewrites strings that start with `from` (a saved stage folder) to start with `to`. */
+function rebase(v: unknown, from: string, to: string): unknown {
+  if (typeof v === 'string') return from !== to && v.startsWith(from) ? to + v.slice(from.length) : v;
+  if (Array.isArray(v)) return v.map((x) => rebase(x, from, to));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rebase(x, from, to)]));
+  return v;
+}
+
+/** Runs the stages in order, skipping finished ones. Returns a record per stage (folders absolute). */
+export async function runStages(all: Stage[], opts: PipelineOptions): Promise<StageRecord[]> {
+  const o = { ...opts, root: resolve(opts.root) };
   const keys = stageKeys(all);
   const stages = selectStages(all, o.only);
   const records = new Map<string, StageRecord>();
@@ -103,7 +112,9 @@ export async function runStages(all: Stage[], o: PipelineOptions): Promise<Stage
     const marker = join(dir, 'stage.json');
     if (existsSync(marker)) {
       const saved = JSON.parse(readFileSync(marker, 'utf8')) as StageRecord;
-      records.set(s.name, { ...saved, name: s.name, kind: s.kind, key, dir, cached: true });
+      // paths in a result point into the stage's folder, which may have moved with the run folder
+      const result = rebase(saved.result, saved.dir, dir) as Record<string, unknown>;
+      records.set(s.name, { ...saved, result, name: s.name, kind: s.kind, key, dir, cached: true });
       o.onStage?.({ index: i + 1, total: stages.length, name: s.name, cached: true, etaSeconds: NaN });
       continue;
     }

@@ -5,7 +5,7 @@
 // the reward models' agreement with gold and with the panel on held-out within-prompt pairs, and the
 // over-optimization curves (PPO win-rate and gold vs step and KL, best-of-n vs n) for the noisy pool and for
 // one noise-free judge. Results: <run folder>/results.json (and leaderboard.md, pipeline.json).
-import { existsSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Engine } from '../engine/index.ts';
 import { createWorld, type World } from '../world/index.ts';
@@ -17,7 +17,7 @@ import { rewardScorer } from '../methods/reward-model.ts';
 import { loadModelFolder, readInstructions, runPairs, runPpo, type Progress } from '../methods/jobs.ts';
 import { checkpointPath, listCheckpoints } from '../methods/checkpoint.ts';
 import { readMetrics } from '../methods/run-folder.ts';
-import { buildStages, codeHash, evaluateOutputs, METHODS, PAPER, slug, type MethodName, type WinRate } from './pipeline.ts';
+import { buildStages, codeHash, evaluateOutputs, METHODS, slug, type MethodName, type WinRate } from './pipeline.ts';
 import { presetByName, type Preset } from './presets.ts';
 import { formatTable, leaderboardRows, lockFolder, writePipelineFile, type LeaderboardRow } from './run.ts';
 import { runStages, type Stage, type StageContext, type StageRecord } from './stages.ts';
@@ -253,4 +253,3 @@ export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
   } finally { unlock(); }
 }
 
-export { PAPER, existsSync };

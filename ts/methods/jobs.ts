@@ -5,7 +5,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Engine, type Model, type ModelConfig } from '../engine/index.ts';
 import { writeFileAtomic } from '../data/json.ts';
-import { formatPrompt, type AlpacaExample, type AlpacaRecord } from '../data/template.ts';
+import { formatPrompt, type AlpacaRecord } from '../data/template.ts';
 import { Tokenizer, trainBpe } from '../tokenizer/index.ts';
 import { bestOfN, BEST_OF_N_DEFAULTS, resolveBestOfNConfig, type BestOfNConfig } from './best-of-n.ts';
 import {
@@ -567,5 +567,3 @@ export async function runDpo(o: JobOptions, j: DpoJob): Promise<JobResult> {
   });
 }
 
-/** Prompts (instruction + input) of records, for encoders that need AlpacaExample. */
-export type { AlpacaExample };
