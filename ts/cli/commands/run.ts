@@ -22,6 +22,7 @@ export function stageLine(s: { index: number; total: number; name: string; cache
 
 function addRun(program: Command, name: string, description: string, fixedPreset?: string): void {
   const cmd = program.command(name).description(description);
+  if (fixedPreset) cmd.addOption(new Option('--out <dir>', 'the old quickstart spelling of --output-dir').hideHelp());
   if (!fixedPreset) cmd.addOption(new Option('--preset <name>', 'size of everything (ts/experiments/presets.ts): quick (minutes), standard, paper (AlpacaFarm\'s split sizes); smoke is for tests').choices(RUN_PRESETS).default('quick'));
   cmd.option('--seed <n>', 'world seed; every other seed follows it (default: the preset\'s)', int('--seed', 0))
     .option('--output-dir <dir>', 'the run folder (default runs/<preset>)')
@@ -39,7 +40,7 @@ function addRun(program: Command, name: string, description: string, fixedPreset
         if (!(METHODS as readonly string[]).includes(m)) throw new InvalidArgumentError(`--methods: unknown method "${m}"; known: ${METHODS.join(', ')}`);
         return m as MethodName;
       });
-      const outputDir: string = f.outputDir ?? `runs/${preset.name}`;
+      const outputDir: string = f.outputDir ?? f.out ?? `runs/${preset.name}`;
       const engine = await Engine.create({ threads: f.threads, seed: f.seed ?? preset.seed });
       const progress = terminalProgress({ bar: f.progress, every: f.loggingSteps });
       if (f.listStages) {
@@ -49,7 +50,7 @@ function addRun(program: Command, name: string, description: string, fixedPreset
         else for (const r of rows) console.log(`${r.done ? 'done ' : 'to do'}  ${r.name.padEnd(40)} ${r.key}`);
         return;
       }
-      if (name === 'quickstart') process.stderr.write('farm: quickstart is `farm run --preset quick`; results go to runs/quick\n');
+      if (name === 'quickstart') process.stderr.write(`farm: quickstart is \`farm run --preset quick\`; results go to ${outputDir}\n`);
       const r = await runFarm({ preset, seed: f.seed, outputDir, engine, progress, methods, only: f.only, force: f.force, onStage: stageLine });
       if (f.json) { console.log(JSON.stringify(r)); return; }
       console.log(`\nfarm run (${r.preset} preset, world seed ${r.seed}): win-rates vs the reference outputs, trained with simulated feedback (noisy pool)\n`);
