@@ -1,5 +1,5 @@
 // Progress for long commands: a bar with ETA and live metrics on a terminal, one log line every N steps (and
-// at the end) when stderr is not a terminal (CI, `| tee`). Everything goes to stderr; stdout keeps results.
+// at the end) when output is not a terminal (CI, `| tee`). Everything goes to stderr; stdout keeps results.
 import cliProgress from 'cli-progress';
 import type { Progress } from '../methods/jobs.ts';
 
@@ -8,7 +8,7 @@ export interface ProgressOptions {
   bar?: boolean;
   /** A line every this many steps when not on a terminal (TRL's logging_steps). */
   every?: number;
-  /** Force the line mode (tests); default: line mode unless stderr is a TTY. */
+  /** Force the mode (tests); default: the bar only when stdout and stderr are both terminals (not under CI or `| tee`). */
   tty?: boolean;
 }
 
@@ -22,7 +22,7 @@ export function fmtTime(seconds: number): string {
 const fmtMetrics = (m: Record<string, number> = {}) => Object.entries(m).map(([k, v]) => `${k} ${fmtNum(v)}`).join(', ');
 
 export function terminalProgress(o: ProgressOptions = {}): Progress {
-  const tty = o.tty ?? Boolean(process.stderr.isTTY);
+  const tty = o.tty ?? Boolean(process.stderr.isTTY && process.stdout.isTTY);
   const every = o.every ?? 10;
   let bar: InstanceType<typeof cliProgress.SingleBar> | null = null;
   let label = '', total = 0, t0 = 0, lastLine = 0, done = 0, lastMetrics: Record<string, number> = {};
