@@ -92,7 +92,7 @@ function common(cmd: Command, name: string, training: boolean): Command {
     .option('--force', 'replace whatever --output-dir holds')
     .option('--json', 'print the summary as JSON on stdout')
     .option('--no-progress', 'no progress bar (log lines only)')
-    .option('--logging-steps <n>', 'a progress line every n steps when stderr is not a terminal', intArg('--logging-steps', 1), 10);
+    .option('--logging-steps <n>', 'a progress line every n steps when output is not a terminal', intArg('--logging-steps', 1), 10);
 }
 
 function jobOptions(f: CommonFlags): JobOptions {

@@ -33,7 +33,7 @@ function addRun(program: Command, name: string, description: string, fixedPreset
     .option('--threads <n>', 'native threads', int('--threads', 1), 2)
     .option('--json', 'print the results as JSON on stdout')
     .option('--no-progress', 'no progress bars (log lines only)')
-    .option('--logging-steps <n>', 'a progress line every n steps when stderr is not a terminal', int('--logging-steps', 1), 25)
+    .option('--logging-steps <n>', 'a progress line every n steps when output is not a terminal', int('--logging-steps', 1), 25)
     .action(async (f) => {
       const preset = presetByName(fixedPreset ?? f.preset, RUN_PRESETS);
       const methods = (f.methods as string[] | undefined)?.map((m) => {
