@@ -5,6 +5,7 @@ import { Engine } from '../../engine/index.ts';
 import { buildStages, METHODS, type MethodName } from '../../experiments/pipeline.ts';
 import { presetByName } from '../../experiments/presets.ts';
 import { listStages, runFarm } from '../../experiments/run.ts';
+import { reportAtEnd } from './report.ts';
 import { fmtTime as fmt, terminalProgress } from '../progress.ts';
 
 const RUN_PRESETS = ['quick', 'standard', 'paper', 'smoke'];
@@ -33,6 +34,7 @@ function addRun(program: Command, name: string, description: string, fixedPreset
     .option('--threads <n>', 'native threads', int('--threads', 1), 2)
     .option('--json', 'print the results as JSON on stdout')
     .option('--no-progress', 'no progress bars (log lines only)')
+    .option('--no-report', 'do not write the HTML report (report.html) at the end')
     .option('--logging-steps <n>', 'a progress line every n steps when output is not a terminal', int('--logging-steps', 1), 25)
     .action(async (f) => {
       const preset = presetByName(fixedPreset ?? f.preset, RUN_PRESETS);
@@ -52,11 +54,12 @@ function addRun(program: Command, name: string, description: string, fixedPreset
       }
       if (name === 'quickstart') process.stderr.write(`farm: quickstart is \`farm run --preset quick\`; results go to ${outputDir}\n`);
       const r = await runFarm({ preset, seed: f.seed, outputDir, engine, progress, methods, only: f.only, force: f.force, onStage: stageLine });
-      if (f.json) { console.log(JSON.stringify(r)); return; }
+      if (f.json) { console.log(JSON.stringify(r)); if (f.report) await reportAtEnd(outputDir, true); return; }
       console.log(`\nfarm run (${r.preset} preset, world seed ${r.seed}): win-rates vs the reference outputs, trained with simulated feedback (noisy pool)\n`);
       console.log(r.table);
       if (r.rewardModel) console.log(`\nreward model: held-out accuracy ${(Number(r.rewardModel.eval_accuracy) * 100).toFixed(1)}% on the pool's labels; pool labels agree with gold on ${(Number(r.annotation?.label_gold_agreement) * 100).toFixed(1)}% of pairs`);
       console.log(`\n${r.ran} of ${r.stages.length} stages ran (${r.stages.length - r.ran} cached) in ${fmt(r.seconds)}; results in ${outputDir}/results.json, leaderboard.md, pipeline.json`);
+      if (f.report) await reportAtEnd(outputDir, false);
     });
 }
 

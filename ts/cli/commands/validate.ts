@@ -6,6 +6,7 @@ import { Engine } from '../../engine/index.ts';
 import { METHODS, type MethodName } from '../../experiments/pipeline.ts';
 import { presetByName } from '../../experiments/presets.ts';
 import { runValidate } from '../../experiments/validate.ts';
+import { reportAtEnd } from './report.ts';
 import { fmtTime, terminalProgress } from '../progress.ts';
 import { stageLine } from './run.ts';
 
@@ -30,6 +31,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'native threads', int('--threads', 1), 2)
     .option('--json', 'print results.json on stdout')
     .option('--no-progress', 'no progress bars (log lines only)')
+    .option('--no-report', 'do not write the HTML report (report.html) at the end')
     .option('--logging-steps <n>', 'a progress line every n steps when output is not a terminal', int('--logging-steps', 1), 25)
     .action(async (f) => {
       const preset = presetByName(f.preset, PRESETS);
@@ -41,7 +43,7 @@ export function register(program: Command): void {
       const engine = await Engine.create({ threads: f.threads, seed: f.seed ?? preset.seed });
       const r = await runValidate({ preset, seed: f.seed, outputDir, engine, progress: terminalProgress({ bar: f.progress, every: f.loggingSteps }),
         methods, only: f.only, force: f.force, onStage: stageLine });
-      if (f.json) { console.log(JSON.stringify(r)); return; }
+      if (f.json) { console.log(JSON.stringify(r)); if (f.report) await reportAtEnd(outputDir, true); return; }
       console.log(`\nfarm validate (${r.preset} preset, world seed ${r.seed}): win-rates vs the reference outputs\n`);
       if (r.table) console.log(r.table);
       const F = r.figures;
@@ -53,5 +55,6 @@ export function register(program: Command): void {
         console.log(`  best-of-n panel win-rate by n ${c.bestOfN.map((p) => `${p.n}:${p.panel.win_rate.toFixed(1)}`).join(' ')}`);
       }
       console.log(`\n${r.ran} of ${r.stages.length} stages ran in ${fmtTime(r.seconds)}; results in ${outputDir}/results.json`);
+      if (f.report) await reportAtEnd(outputDir, false);
     });
 }
