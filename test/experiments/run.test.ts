@@ -74,7 +74,7 @@ test('--only runs a stage and what it needs', () => {
 
 test('farm run killed inside the SFT stage resumes there: data and tokenizer cached, SFT continues from its checkpoint', () => {
   const out = join(D, 'killed');
-  const args = ['run', '--preset', 'smoke', '--output-dir', out, '--methods', 'dpo'];
+  const args = ['run', '--preset', 'smoke', '--output-dir', out, '--methods', 'dpo', '--no-report'];
   const k = farm(args, { FARM_KILL_AFTER_STEP: '7' });
   assert.is(k.signal, 'SIGKILL', k.err);
   const r = farm([...args, '--json']);

@@ -169,7 +169,7 @@ test('a single method run folder (PPO): configuration and training curves; no le
   cpSync(join(RUN, 'stages', 'ppo', 'pool-train', stage, 'run'), M, { recursive: true });
   const r = await writeReport(M, { browser: 'never' });
   assert.is(r.kind, 'method');
-  assert.equal(r.charts, ['training-ppo']);
+  assert.equal(r.charts, ['training-ppo', 'overopt-proxy']);
   const html = readFileSync(r.html, 'utf8');
   assert.match(html, /<title>farm ppo/);
   assert.match(html, /data-missing="leaderboard"/);

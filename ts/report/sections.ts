@@ -160,7 +160,7 @@ function asRow(x: Json): Row {
   const paper = (x.paper ?? {}) as Json;
   return {
     method: String(x.method), label: String(x.label ?? methodLabel(String(x.method))), feedback: (x.feedback as string | null) ?? null,
-    evaluations: (x.evaluations ?? {}) as Record<string, WinRate>, gold: (x.gold ?? null) as Gold | null, avg_length: Number(x.avg_length),
+    evaluations: (x.evaluations ?? {}) as Record<string, WinRate>, gold: (x.gold ?? null) as Gold | null, avg_length: isNum(x.avg_length) ? x.avg_length : NaN,
     paper: { simulated: isNum(paper.simulated) ? paper.simulated : null, human: isNum(paper.human) ? paper.human : null },
   };
 }
@@ -200,44 +200,50 @@ function evaluatorNames(rows: Row[]): string[] {
 }
 const evaluatorLabel = (e: string) => (e === 'pool' ? 'pool (simulated evaluation)' : e === 'panel' ? 'panel (human evaluation)' : e);
 
+/** Rows of a horizontal dot plot: numeric y with a small offset per series, so series of one method sit side by side. */
+function rowAxis(labels: string[]): Json {
+  return axis('', { tickmode: 'array', tickvals: labels.map((_, i) => i), ticktext: labels, range: [labels.length - 0.5, -0.5], zeroline: false, showgrid: false });
+}
+const offset = (k: number, count: number) => (count <= 1 ? 0 : (k - (count - 1) / 2) * Math.min(0.18, 0.7 / count));
+
 function winRateChart(id: string, title: string, caption: string, methods: Row[], traces: Array<{ name: string; color: string; get: (r: Row) => WinRate | null; symbol?: string }>, papers: Array<{ name: string; get: (r: Row) => number | null; symbol: string }>): Figure {
-  const y = methods.map((r) => r.label);
-  const data: Json[] = traces.map((t) => {
+  const labels = methods.map((r) => r.label);
+  const shownPapers = papers.filter((p) => methods.some((r) => p.get(r) !== null));
+  const count = traces.length + shownPapers.length;
+  const data: Json[] = traces.map((t, k) => {
     const w = methods.map(t.get);
-    return { type: 'scatter', mode: 'markers', orientation: 'h', name: t.name, y, x: clean(w.map((v) => v?.win_rate ?? NaN)),
-      error_x: { type: 'data', array: clean(w.map((v) => v?.standard_error ?? NaN)), visible: true, color: t.color, thickness: 1.5, width: 4 },
-      marker: { color: t.color, size: 9, symbol: t.symbol ?? 'circle' },
-      hovertemplate: `%{y}<br>${t.name}: %{x:.1f} ± %{error_x.array:.1f}<extra></extra>` };
+    return { type: 'scatter', mode: 'markers', name: t.name, y: labels.map((_, i) => i + offset(k, count)), x: clean(w.map((v) => v?.win_rate ?? NaN)), text: labels,
+      error_x: { type: 'data', array: clean(w.map((v) => v?.standard_error ?? NaN)), visible: true, color: t.color, thickness: 1.5, width: 3 },
+      marker: { color: t.color, size: 8, symbol: t.symbol ?? 'circle' },
+      hovertemplate: `%{text}<br>${t.name}: %{x:.1f} ± %{error_x.array:.1f}<extra></extra>` };
   });
-  for (const p of papers) {
+  shownPapers.forEach((p, j) => {
     const x = methods.map(p.get);
-    if (x.every((v) => v === null)) continue;
-    data.push({ type: 'scatter', mode: 'markers', orientation: 'h', name: p.name, y, x: x.map((v) => v ?? null), marker: { color: EVALUATOR_COLORS.paper, size: 10, symbol: p.symbol, line: { width: 1.5, color: '#666' } },
-      hovertemplate: `%{y}<br>${p.name}: %{x:.1f}<extra></extra>` });
-  }
-  const height = Math.max(260, 60 + 34 * methods.length + 40);
+    data.push({ type: 'scatter', mode: 'markers', name: p.name, y: labels.map((_, i) => i + offset(traces.length + j, count)), x: x.map((v) => v ?? null), text: labels,
+      marker: { color: EVALUATOR_COLORS.paper, size: 9, symbol: p.symbol, line: { width: 1.5, color: '#666' } }, hovertemplate: `%{text}<br>${p.name}: %{x:.1f}<extra></extra>` });
+  });
+  const height = Math.max(260, 80 + 30 * methods.length * Math.max(1, count / 3));
   const top = Math.max(50, ...methods.flatMap((r) => [...traces.map((t) => (t.get(r)?.win_rate ?? 0) + (t.get(r)?.standard_error ?? 0)), ...papers.map((p) => p.get(r) ?? 0)]).filter(isNum));
   return figure(id, title, caption, data, {
-    scattermode: 'group', scattergap: 0.5,
-    xaxis: axis('win-rate vs the reference outputs (%)', { range: [0, Math.min(100, top * 1.06 + 1)] }), yaxis: axis('', { autorange: 'reversed', type: 'category' }),
-    shapes: [{ type: 'line', xref: 'x', yref: 'paper', x0: 50, x1: 50, y0: 0, y1: 1, line: { color: '#999', width: 1, dash: 'dot' } }],
+    xaxis: axis('win-rate vs the reference outputs (%)', { range: [0, Math.min(100, top * 1.06 + 1)] }), yaxis: rowAxis(labels),
+    shapes: [{ type: 'line', xref: 'x', yref: 'paper', x0: 50, x1: 50, y0: 0, y1: 1, line: { color: '#999', width: 1, dash: 'dot' } },
+      ...labels.slice(1).map((_, i) => ({ type: 'line', xref: 'paper', yref: 'y', x0: 0, x1: 1, y0: i + 0.5, y1: i + 0.5, line: { color: '#eee', width: 1 } }))],
     margin: { l: 190, r: 20, t: 20, b: 60 },
   }, { width: 820, height });
 }
 
 function goldChart(id: string, methods: Row[], series: Array<{ name: string; color: string; get: (r: Row) => Gold | null }>, reference: number | null): Figure {
-  const y = methods.map((r) => r.label);
-  const data: Json[] = series.map((s) => {
+  const labels = methods.map((r) => r.label);
+  const data: Json[] = series.map((s, k) => {
     const g = methods.map(s.get);
-    return { type: 'scatter', mode: 'markers', orientation: 'h', name: s.name, y, x: clean(g.map((v) => v?.mean ?? NaN)),
-      error_x: { type: 'data', array: clean(g.map((v) => v?.standard_error ?? NaN)), visible: true, color: s.color, thickness: 1.5, width: 4 },
-      marker: { color: s.color, size: 9 }, hovertemplate: `%{y}<br>${s.name}: %{x:.3f} ± %{error_x.array:.3f}<extra></extra>` };
+    return { type: 'scatter', mode: 'markers', name: s.name, y: labels.map((_, i) => i + offset(k, series.length)), x: clean(g.map((v) => v?.mean ?? NaN)), text: labels,
+      error_x: { type: 'data', array: clean(g.map((v) => v?.standard_error ?? NaN)), visible: true, color: s.color, thickness: 1.5, width: 3 },
+      marker: { color: s.color, size: 8 }, hovertemplate: `%{text}<br>${s.name}: %{x:.3f} ± %{error_x.array:.3f}<extra></extra>` };
   });
-  const shapes = isNum(reference) ? [{ type: 'line', xref: 'x', yref: 'paper', x0: reference, x1: reference, y0: 0, y1: 1, line: { color: '#000', width: 1, dash: 'dot' } }] : [];
-  const annotations = isNum(reference) ? [{ x: reference, y: 1, xref: 'x', yref: 'paper', text: 'reference outputs', showarrow: false, yanchor: 'bottom', font: { size: 11 } }] : [];
-  return figure(id, 'Gold quality', 'Mean gold-standard quality of each method\'s outputs on the eval split (hidden grader of the farm world, 0-1), ± one standard error; the dotted line is the reference outputs\' quality.',
-    data, { scattermode: 'group', scattergap: 0.5, xaxis: axis('gold quality (0-1)'), yaxis: axis('', { autorange: 'reversed', type: 'category' }), shapes, annotations, margin: { l: 190, r: 20, t: 28, b: 60 } },
-    { width: 820, height: Math.max(260, 60 + 34 * methods.length + 40) });
+  // The reference outputs' gold (near 1 on the farm) is named in the caption, not drawn: on one axis it would hide the methods' differences.
+  return figure(id, 'Gold quality', `Mean gold-standard quality of each method's outputs on the eval split (the farm world's hidden grader, 0-1), ± one standard error${isNum(reference) ? `; the reference outputs score ${reference.toFixed(3)}` : ''}.`,
+    data, { xaxis: axis('gold quality (0-1)'), yaxis: rowAxis(labels), margin: { l: 190, r: 20, t: 20, b: 60 }, showlegend: series.length > 1 },
+    { width: 820, height: Math.max(240, 80 + 28 * methods.length) });
 }
 
 function leaderboard(ctx: Ctx): Section {
@@ -371,7 +377,7 @@ function training(ctx: Ctx): Section {
     });
     const rowsN = Math.ceil(quantities.length / columns);
     figures.push(figure(`training-${m}`, `${methodLabel(m)}: training curves`,
-      `Per-step metrics from metrics.jsonl (TRL's names in brackets)${group.length > 1 ? '; one line per training run (feedback source; dotted: the longer PPO run of the over-optimization sweep)' : ''}.`,
+      `Per-step metrics from metrics.jsonl (TRL's names in brackets)${group.length > 1 ? `; one line per training run (its feedback source${group.some((g) => g.name.startsWith('overopt-ppo/')) ? '; dotted: the longer PPO runs of the over-optimization sweep' : ''})` : ''}.`,
       data, { ...grid.layout, showlegend: group.length > 1, margin: { l: 56, r: 16, t: 30, b: group.length > 1 ? 70 : 40 } },
       { width: Math.max(420, 330 * columns), height: 250 * rowsN + (group.length > 1 ? 70 : 20) }));
   }
@@ -443,7 +449,7 @@ function overoptimization(ctx: Ctx): Section {
   const hasBon = [...curves.values()].some((c) => c.bestOfN.length > 0);
   const missing: Section['missing'] = [];
   const why = ctx.run.kind === 'validate' ? 'the sweep did not run (PPO or best-of-n left out with --methods/--only, or the run was interrupted before it)'
-    : 'the over-optimization sweeps are stages of `farm validate` (overopt-ppo, overopt-bon); the training curves above show the reward-model score and the KL per PPO step';
+    : 'the over-optimization sweeps are stages of `farm validate` (overopt-ppo, overopt-bon), which evaluate checkpoints by the pool, the panel and gold';
   if (!hasPpo) missing.push({ what: 'win-rate and gold against PPO step and KL', reason: why });
   if (!hasBon) missing.push({ what: 'best-of-n against n', reason: why });
   const figures: Figure[] = [];
@@ -456,6 +462,20 @@ function overoptimization(ctx: Ctx): Section {
   if (hasBon) {
     figures.push(overoptFigure('overopt-bon', 'Over-optimization: best-of-n', 'Best-of-n for each n from one sampling pass (best-of-n\'s samples are the first n of best-of-N): the reward-model score of the choices against win-rates and gold.',
       curves, (c) => c.bestOfN, (p) => p.n ?? NaN, 'n (samples per instruction)', { type: 'log', dtick: Math.log10(2) }, order));
+  }
+  if (!hasPpo) {
+    // Without the sweep, the training logs still give the proxy side of the picture: reward-model score against KL.
+    const runs = ctx.run.training.filter((t) => (t.method === 'ppo' || t.method === 'quark') && t.metrics.some((r) => isNum(r['objective/kl']) && isNum(r['objective/scores'])));
+    if (runs.length) {
+      const data: Json[] = runs.map((t) => {
+        const rows = t.metrics.filter((r) => isNum(r['objective/kl']) && isNum(r['objective/scores']));
+        return { type: 'scatter', mode: 'lines+markers', name: runLabel(t), x: rows.map((r) => r['objective/kl']), y: rows.map((r) => r['objective/scores']),
+          text: rows.map((r, i) => String(isNum(r.step) ? r.step : i + 1)), line: { color: methodColor(t.method), width: 1.5, dash: feedbackDash(t.feedback) }, marker: { size: 4, color: methodColor(t.method) },
+          hovertemplate: `${esc(runLabel(t))}<br>step %{text}: KL %{x:.3g}, reward %{y:.4g}<extra></extra>` };
+      });
+      figures.push(figure('overopt-proxy', 'Reward-model score against KL during training', 'The proxy side of over-optimization from the training logs (objective/scores against objective/kl, per step, per sequence): how much reward each nat of divergence from the SFT policy bought. Whether the true quality followed needs the evaluated sweep of `farm validate`.',
+        data, { xaxis: axis('KL from the SFT policy (objective/kl, nats)'), yaxis: axis('reward-model score (objective/scores)'), showlegend: true }, { width: 720, height: 420 }));
+    }
   }
   let html = '';
   const peaks = [...curves].filter(([, c]) => c.ppo.length).map(([fb, c]) => [feedbackShort(fb) === fb ? `${fb} (noise-free judge)` : feedbackLabel(fb), String(c.peak_step_panel ?? '–'), String(c.peak_step_gold ?? '–'), String(c.ppo.length)] as Array<string>);
