@@ -163,12 +163,15 @@ test('a run folder without PPO and without the panel still gives a page, with th
   assert.ok(o.sectionsMissing.includes('panel (human) evaluation'));
 });
 
-test('a single method run folder (PPO): configuration and training curves; no leaderboard, said so', async () => {
+test('farm report on a single method run folder (PPO): configuration and training curves; no leaderboard, said so', async () => {
   const stage = readdirSync(join(RUN, 'stages', 'ppo', 'pool-train'))[0];
   const M = join(D, 'ppo-run');
   cpSync(join(RUN, 'stages', 'ppo', 'pool-train', stage, 'run'), M, { recursive: true });
-  const r = await writeReport(M, { browser: 'never' });
+  const c = farm(['report', M, '--browser', 'never', '--json']);
+  assert.is(c.code, 0, c.err);
+  const r = JSON.parse(c.out.trim().split('\n').pop()!);
   assert.is(r.kind, 'method');
+  assert.is(r.html, join(M, 'report.html'));
   assert.equal(r.charts, ['training-ppo', 'overopt-proxy']);
   const html = readFileSync(r.html, 'utf8');
   assert.match(html, /<title>farm ppo/);

@@ -95,11 +95,18 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
     if (mode === 'always') throw new Error('farm report: no Chromium found for the chart files and the screenshot (install Debian\'s chromium, or set FARM_CHROMIUM)');
     browserSkipped = 'no Chromium found (install Debian\'s chromium, or set FARM_CHROMIUM); the page itself is complete';
   } else {
-    screenshot = opts.screenshot === false ? null : join(dirname(out), `${stem}.png`);
-    const r = await renderInBrowser(out, { chromium, chartsDir: built.figures.length ? chartsDir : null, screenshot });
-    files.push(...r.files);
-    const { files: _f, ...rest } = r;
-    browser = { ...rest, emptyCharts: r.charts.filter((c) => c.marks === 0).map((c) => c.id) };
+    const shot = opts.screenshot === false ? null : join(dirname(out), `${stem}.png`);
+    try {
+      const r = await renderInBrowser(out, { chromium, chartsDir: built.figures.length ? chartsDir : null, screenshot: shot });
+      files.push(...r.files);
+      const { files: _f, ...rest } = r;
+      browser = { ...rest, emptyCharts: r.charts.filter((c) => c.marks === 0).map((c) => c.id) };
+      screenshot = shot;
+    } catch (e) {
+      // The page is written and complete; a Chromium that does not start costs only the image files.
+      if (mode === 'always') throw e;
+      browserSkipped = `Chromium (${chromium}) failed: ${(e as Error).message.split('\n')[0]}`;
+    }
   }
   return {
     html: out, bytes: statSync(out).size, kind: built.run.kind,
