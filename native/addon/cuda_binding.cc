@@ -598,7 +598,7 @@ Napi::Value CudaModelWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Object o = object_arg(info, 0, "forward options");
   auto b = std::make_shared<Batch>(parse_batch(o));
   bool train = bool_field(o, "train", false), want_entropy = bool_field(o, "entropy", false),
-       want_logits = bool_field(o, "logits", false);
+       want_logits = bool_field(o, "logits", false), want_hidden = bool_field(o, "hidden", false);
   const ModelConfig& c = model_->config();
   if ((want_logits || want_entropy) && !c.lm_head) throw error(env, "this model has no LM head (logits/entropy unavailable)");
   acquire(env);
@@ -606,9 +606,9 @@ Napi::Value CudaModelWrap::Forward(const Napi::CallbackInfo& info) {
   auto out = std::make_shared<cuda::DeviceModel::Outputs>();
   return PromiseTask::Start(
       env, 1,
-      [m, b, out, train, want_entropy, want_logits] {
+      [m, b, out, train, want_entropy, want_logits, want_hidden] {
         m->forward(b->tokens.data(), b->has_targets ? b->targets.data() : nullptr, b->B, b->T, train, want_entropy,
-                   want_logits, out.get());
+                   want_logits, out.get(), want_hidden);
       },
       [out, want_logits, has_targets = b->has_targets](Napi::Env env) -> Napi::Value {
         Napi::Object r = Napi::Object::New(env);
@@ -616,6 +616,7 @@ Napi::Value CudaModelWrap::Forward(const Napi::CallbackInfo& info) {
         if (!out->entropy.empty()) r.Set("entropy", copy_out(env, out->entropy));
         if (!out->values.empty()) r.Set("values", copy_out(env, out->values));
         if (want_logits && !out->logits.empty()) r.Set("logits", copy_out(env, out->logits));
+        if (!out->hidden.empty()) r.Set("hidden", copy_out(env, out->hidden));
         return r;
       },
       releaser());
@@ -632,11 +633,15 @@ Napi::Value CudaModelWrap::Backward(const Napi::CallbackInfo& info) {
   auto dl = std::make_shared<std::vector<float>>(opt_grad(o, "dlogp", n, &hl));
   auto de = std::make_shared<std::vector<float>>(opt_grad(o, "dentropy", n, &he));
   auto dv = std::make_shared<std::vector<float>>(opt_grad(o, "dvalues", n, &hv));
+  bool hh;
+  auto dh = std::make_shared<std::vector<float>>(opt_grad(o, "dhidden", n * model_->config().hidden_size, &hh));
   acquire(env);
   auto m = model_;
   return PromiseTask::Start(
       env, 1,
-      [m, dl, de, dv, hl, he, hv] { m->backward(hl ? dl->data() : nullptr, he ? de->data() : nullptr, hv ? dv->data() : nullptr); },
+      [m, dl, de, dv, dh, hl, he, hv, hh] {
+        m->backward(hl ? dl->data() : nullptr, he ? de->data() : nullptr, hv ? dv->data() : nullptr, hh ? dh->data() : nullptr);
+      },
       nullptr, releaser());
 }
 

@@ -191,7 +191,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Napi::Object o = object_arg(info, 0, "forward options");
     auto b = std::make_shared<Batch>(parse_batch(o));
     bool train = bool_field(o, "train", false), want_entropy = bool_field(o, "entropy", false),
-         want_logits = bool_field(o, "logits", false);
+         want_logits = bool_field(o, "logits", false), want_hidden = bool_field(o, "hidden", false);
     const ModelConfig& c = model_->config();
     if ((want_logits || want_entropy) && !c.lm_head) throw error(env, "this model has no LM head (logits/entropy unavailable)");
     acquire(env);
@@ -203,19 +203,21 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           *out = m->forward(b->tokens.data(), b->has_targets ? b->targets.data() : nullptr, b->B, b->T, train,
                             want_entropy, want_logits);
         },
-        [m, b, out, want_logits, has_targets = b->has_targets](Napi::Env env) -> Napi::Value {
+        [m, b, out, want_logits, want_hidden, has_targets = b->has_targets](Napi::Env env) -> Napi::Value {
           const size_t n = (size_t)b->B * b->T;
           Napi::Object r = Napi::Object::New(env);
           if (out->logp && has_targets) r.Set("logp", copy_out(env, out->logp, n));
           if (out->entropy) r.Set("entropy", copy_out(env, out->entropy, n));
           if (out->values) r.Set("values", copy_out(env, out->values, n));
           if (want_logits && out->logits) r.Set("logits", copy_out(env, out->logits, n * m->config().vocab_size));
+          if (want_hidden && out->hidden) r.Set("hidden", copy_out(env, out->hidden, n * m->config().hidden_size));
           return r;
         },
         releaser());
   }
 
-  // backward({dlogp?, dentropy?, dvalues?, threads}) -> Promise<void>; accumulates into the gradients.
+  // backward({dlogp?, dentropy?, dvalues?, dhidden?, threads}) -> Promise<void>; accumulates into the gradients.
+  // dhidden: dL/d(final hidden state), [positions * hidden_size].
   Napi::Value Backward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Object o = object_arg(info, 0, "backward options");
@@ -227,11 +229,15 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto dl = std::make_shared<std::vector<float>>(opt_grad(o, "dlogp", n, &hl));
     auto de = std::make_shared<std::vector<float>>(opt_grad(o, "dentropy", n, &he));
     auto dv = std::make_shared<std::vector<float>>(opt_grad(o, "dvalues", n, &hv));
+    bool hh;
+    auto dh = std::make_shared<std::vector<float>>(opt_grad(o, "dhidden", n * model_->config().hidden_size, &hh));
     acquire(env);
     auto m = model_;
     return PromiseTask::Start(
         env, threads,
-        [m, dl, de, dv, hl, he, hv] { m->backward(hl ? dl->data() : nullptr, he ? de->data() : nullptr, hv ? dv->data() : nullptr); },
+        [m, dl, de, dv, dh, hl, he, hv, hh] {
+          m->backward(hl ? dl->data() : nullptr, he ? de->data() : nullptr, hv ? dv->data() : nullptr, hh ? dh->data() : nullptr);
+        },
         nullptr, releaser());
   }
 

@@ -65,16 +65,16 @@ for (const variant of [{}, { tie_word_embeddings: true }, { scalar_head: true },
     for (const m of [a, b]) for (const p of m.parameters()) if (p.name.startsWith('score')) p.data.set(rand(p.data.length, 3, 0.5));
     const B = 3, T = size(17, 9), { tokens, targets } = batchOf(B, T, cfg.vocab_size, 2);
     const lm = cfg.lm_head !== false;
-    for (const opts of lm ? [{ targets, entropy: true }, { logits: true, entropy: true }, { targets, logits: true }] : [{}]) {
+    for (const opts of lm ? [{ targets, entropy: true }, { logits: true, entropy: true }, { targets, logits: true, hidden: true }] : [{}, { hidden: true }]) {
       const ra = await cpu.forward(a, tokens, { batch: B, ...opts }), rb = await gpu.forward(b, tokens, { batch: B, ...opts });
-      for (const k of ['logits', 'logp', 'entropy', 'values'] as const) {
+      for (const k of ['logits', 'logp', 'entropy', 'values', 'hidden'] as const) {
         assert.is(rb[k] === undefined, ra[k] === undefined, `${k} present on one backend only`);
         if (ra[k]) close(rb[k]!, ra[k]!, 2e-5, 2e-4, `forward ${JSON.stringify(Object.keys(opts))} ${k}`);
       }
     }
-    // backward from arbitrary per-position gradients (log-prob, entropy, value)
-    const n = B * T, dl = rand(n, 7), de = rand(n, 8), dv = rand(n, 9);
-    const grads = { ...(lm ? { dlogp: dl, dentropy: de } : {}), ...(cfg.scalar_head ? { dvalues: dv } : {}) };
+    // backward from arbitrary per-position gradients (log-prob, entropy, value) and one on the final hidden state
+    const n = B * T, dl = rand(n, 7), de = rand(n, 8), dv = rand(n, 9), dh = rand(n * cfg.hidden_size, 10);
+    const grads = { ...(lm ? { dlogp: dl, dentropy: de } : {}), ...(cfg.scalar_head ? { dvalues: dv } : {}), dhidden: dh };
     for (const [e, m] of [[cpu, a], [gpu, b]] as const) {
       m.zeroGrad();
       await e.forward(m, tokens, { batch: B, targets: lm ? targets : undefined, train: true, entropy: lm, logits: false });

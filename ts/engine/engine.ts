@@ -41,6 +41,8 @@ export interface ForwardResult {
   entropy?: Float32Array;
   /** Scalar head output per position. */
   values?: Float32Array;
+  /** Final hidden state [batch*seqLen, hidden_size] (after the final norm: what the heads read), when asked for. */
+  hidden?: Float32Array;
 }
 
 /** What the CUDA backend of this addon can do here (native cudaInfo()). */
@@ -135,18 +137,22 @@ export class Engine {
 
   /** Forward pass over token sequences of equal length (number[][] or a flat Int32Array with `batch`). */
   async forward(model: Model, tokens: number[][] | Int32Array,
-    opts: { batch?: number; targets?: Int32Array; logits?: boolean; entropy?: boolean; train?: boolean } = {}): Promise<ForwardResult> {
+    opts: { batch?: number; targets?: Int32Array; logits?: boolean; entropy?: boolean; train?: boolean; hidden?: boolean } = {}): Promise<ForwardResult> {
     const { flat, batch, seqLen } = flatten(tokens, opts.batch);
     const wantLogits = opts.logits ?? (model.config.lm_head && !opts.targets);
     const r = await model.raw.forward({
       tokens: flat, targets: opts.targets, batch, seqLen, train: opts.train ?? false,
-      entropy: opts.entropy ?? false, logits: wantLogits, threads: this.threads,
+      entropy: opts.entropy ?? false, logits: wantLogits, hidden: opts.hidden ?? false, threads: this.threads,
     });
     return { batch, seqLen, ...r };
   }
 
-  /** Backward from per-position gradients of the last forward({train: true}); accumulates into gradients. */
-  async backward(model: Model, grads: { dlogp?: Float32Array; dentropy?: Float32Array; dvalues?: Float32Array }): Promise<void> {
+  /**
+   * Backward from per-position gradients of the last forward({train: true}); accumulates into gradients. `dhidden`
+   * [batch*seqLen, hidden_size] is dL/d(final hidden state) of a loss computed outside the model (an encoder on the
+   * hidden state, forward({hidden: true})); it joins the heads' gradients there and reaches every layer.
+   */
+  async backward(model: Model, grads: { dlogp?: Float32Array; dentropy?: Float32Array; dvalues?: Float32Array; dhidden?: Float32Array }): Promise<void> {
     await model.raw.backward({ ...grads, threads: this.threads });
   }
 

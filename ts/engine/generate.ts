@@ -67,6 +67,15 @@ export interface Sample {
 
 const MAX_N = 1 << 20;
 
+/**
+ * The RNG stream of sample j of prompt `promptId` in generate() (and in GenerationSession.addPrompts by default):
+ * a method that drives a session itself (TreeBoN) uses the same streams to draw exactly generate()'s samples.
+ */
+export function sampleStream(promptId: number, j: number): number {
+  checkInt('sample index', j, 0, MAX_N - 1);
+  return promptId * MAX_N + j;
+}
+
 /** The native KV-cache session of the model's backend (the same methods on either). */
 function newSession(model: Model, opts: { maxSequences: number; maxLength: number }): any {
   return model.backend === 'cuda' ? new native.CudaDecodeSession(model.raw, opts) : new native.DecodeSession(model.raw, opts);

@@ -5,7 +5,7 @@ export { packBatch, type SequenceExample, type TokenBatch } from './batch.ts';
 export { learningRate, type ScheduleOptions, type ScheduleKind } from './schedule.ts';
 export { saveModel, loadModel, saveOptimizer, loadOptimizer, configFromHf, configToHf } from './checkpoint.ts';
 export {
-  generate, logprobs, GenerationSession, type GenerateOptions, type GenerateProgress, type Sample, type FinishReason, type ScoredResponse,
+  generate, logprobs, sampleStream, GenerationSession, type GenerateOptions, type GenerateProgress, type Sample, type FinishReason, type ScoredResponse,
   type SessionSampleOptions, type SessionSampleResult,
 } from './generate.ts';
 export { ppoStep, PPO_DEFAULTS, resolvePPOConfig, defaultPPOOptimizer, defaultKLController, type PPOConfig, type PPOStats, type PPOStepArgs, type Rollouts } from './ppo.ts';

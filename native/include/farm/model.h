@@ -52,6 +52,7 @@ struct ForwardOutputs {
   const float* logp = nullptr;     // [B*T] log-prob of the target token (0 where target < 0)
   const float* entropy = nullptr;  // [B*T] entropy of the next-token distribution
   const float* values = nullptr;   // [B*T] scalar head
+  const float* hidden = nullptr;   // [B*T, C] final hidden state (after the final norm): what the heads read
 };
 
 class Transformer {
@@ -70,9 +71,10 @@ class Transformer {
   // entropy are 0 on the other rows (prompt and padding cost no vocabulary-sized work).
   ForwardOutputs forward(const int32_t* tokens, const int32_t* targets, int B, int T, bool need_backward,
                          bool with_entropy, bool keep_logits);
-  // Accumulates parameter gradients of L, given dL/dlogp, dL/dentropy, dL/dvalue per position
-  // (any may be null). Uses the activations of the last forward(need_backward = true).
-  void backward(const float* dlogp, const float* dentropy, const float* dvalues);
+  // Accumulates parameter gradients of L, given dL/dlogp, dL/dentropy, dL/dvalue per position and
+  // dL/dhidden [B*T, C] on the final hidden state (a loss computed outside the model, e.g. on an encoder of
+  // the hidden state); any may be null. Uses the activations of the last forward(need_backward = true).
+  void backward(const float* dlogp, const float* dentropy, const float* dvalues, const float* dhidden = nullptr);
   void zero_grad();
   double grad_norm() const;         // global L2 norm of the gradients
   void scale_grads(float s);
@@ -102,6 +104,7 @@ class Transformer {
  private:
   struct Acts;
   void ensure_acts(int B, int T, bool need_backward, bool keep_logits);
+  static void add_hidden_grad(float* dxnf, const float* dhidden, size_t n);
   float* p(size_t i) const { return weights_->data + params_[i].offset; }
   float* g(size_t i) const { return grads_->data + params_[i].offset; }
 

@@ -236,6 +236,11 @@ __global__ void scatter_rows_k(float* dst, const float* src, const int32_t* rows
   for (int c = threadIdx.x; c < C; c += blockDim.x) d[c] = s[c];
 }
 
+__global__ void add_inplace_k(float* y, const float* x, int64_t n) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) y[i] += x[i];
+}
+
 __global__ void adamw_k(float* w, const float* g, float* m, float* v, const uint32_t* decay_bits, int64_t n, float b1,
                         float b2, float eps, float decay, float step, float sbc2) {
   const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -369,6 +374,10 @@ void gather_rows(float* dst, const float* src, const int32_t* rows, int R, int C
 }
 void scatter_rows(float* dst, const float* src, const int32_t* rows, int R, int C) {
   if (R > 0) launch("scatter_rows", scatter_rows_k, dim3(R), dim3(128), 0, dst, src, rows, C);
+}
+
+void add_inplace(float* y, const float* x, size_t n) {
+  if (n > 0) launch("add_inplace", add_inplace_k, dim3(ceil_div((int64_t)n, 256)), dim3(256), 0, y, x, (int64_t)n);
 }
 
 void adamw(float* w, const float* g, float* m, float* v, const uint32_t* decay_bits, size_t n, float beta1, float beta2,

@@ -163,7 +163,7 @@ void DeviceModel::ensure_acts(int B, int T, bool need_backward) {
 }
 
 void DeviceModel::forward(const int32_t* tokens, const int32_t* targets, int B, int T, bool need_backward,
-                          bool with_entropy, bool keep_logits, Outputs* out) {
+                          bool with_entropy, bool keep_logits, Outputs* out, bool want_hidden) {
   const ModelConfig& c = host_->config();
   FARM_CHECK(B >= 1 && T >= 1, "batch shape must be at least [1, 1], got [", B, ", ", T, "]");
   FARM_CHECK(T <= c.max_position_embeddings, "sequence length ", T, " exceeds max_position_embeddings ",
@@ -281,11 +281,15 @@ void DeviceModel::forward(const int32_t* tokens, const int32_t* targets, int B, 
     out->values.resize(BT);
     copy_to_host(out->values.data(), a.values, sizeof(float) * BT);
   }
+  if (want_hidden) {
+    out->hidden.resize((size_t)BT * C);
+    copy_to_host(out->hidden.data(), a.xnf, sizeof(float) * (size_t)BT * C);
+  }
   synchronize("forward");
   have_backward_acts_ = need_backward;
 }
 
-void DeviceModel::backward(const float* dlogp, const float* dentropy, const float* dvalues) {
+void DeviceModel::backward(const float* dlogp, const float* dentropy, const float* dvalues, const float* dhidden) {
   const ModelConfig& c = host_->config();
   FARM_CHECK(acts_ && have_backward_acts_, "backward() needs a preceding forward() with training activations");
   FARM_CHECK(!dentropy || entropy_done_, "an entropy gradient needs a forward() that computed the entropy");
@@ -326,6 +330,12 @@ void DeviceModel::backward(const float* dlogp, const float* dentropy, const floa
   if (c.scalar_head && dvalues) {
     copy_to_device(a.dvalues, dvalues, sizeof(float) * BT);
     scalar_head_backward(dxnf, G(i_score_w_), G(i_score_b_), a.dvalues, a.xnf, W(i_score_w_), BT, C);
+  }
+  if (dhidden) {
+    const size_t n = (size_t)BT * C;
+    float* d = static_cast<float*>(workspace(sizeof(float) * n));
+    copy_to_device(d, dhidden, sizeof(float) * n);
+    add_inplace(dxnf, d, n);
   }
   K.rmsnorm_backward(a.dres, G(i_norm_), dxnf, a.res[L], W(i_norm_), a.rstdf, BT, C, false);
 

@@ -39,11 +39,12 @@ class DeviceModel {
 
   struct Outputs {
     std::vector<float> logp, entropy, values, logits;  // per position; logits [B*T, V] when kept
+    std::vector<float> hidden;                         // [B*T, C] final hidden state, when asked for
   };
   void forward(const int32_t* tokens, const int32_t* targets, int B, int T, bool need_backward, bool with_entropy,
-               bool keep_logits, Outputs* out);
-  // Host per-position gradients (any may be null), as Transformer::backward.
-  void backward(const float* dlogp, const float* dentropy, const float* dvalues);
+               bool keep_logits, Outputs* out, bool want_hidden = false);
+  // Host per-position gradients (any may be null), as Transformer::backward (dhidden: [B*T, C]).
+  void backward(const float* dlogp, const float* dentropy, const float* dvalues, const float* dhidden = nullptr);
   void zero_grad();
   double grad_norm();
   void scale_grads(float s);

@@ -40,6 +40,9 @@ void gather_rows(float* dst, const float* src, const int32_t* rows, int R, int C
 // dst[rows[r]] = src[r]
 void scatter_rows(float* dst, const float* src, const int32_t* rows, int R, int C);
 
+// y[i] += x[i] (an external gradient joining the heads' gradients on the final hidden state)
+void add_inplace(float* y, const float* x, size_t n);
+
 // AdamW (PyTorch semantics) over n parameters; decay_mask_bits: one bit per 16-float group (parameters are
 // 16-float aligned), set where weight decay applies. lr_step = lr / bc1, sbc2 = sqrt(bc2).
 void adamw(float* w, const float* g, float* m, float* v, const uint32_t* decay_bits, size_t n, float beta1, float beta2,

@@ -272,10 +272,11 @@ ForwardOutputs Transformer::forward(const int32_t* tokens, const int32_t* target
     }
     out.values = a.values;
   }
+  out.hidden = a.xnf;
   return out;
 }
 
-void Transformer::backward(const float* dlogp, const float* dentropy, const float* dvalues) {
+void Transformer::backward(const float* dlogp, const float* dentropy, const float* dvalues, const float* dhidden) {
   FARM_CHECK(acts_ && have_backward_acts_, "backward() needs a preceding forward() with training activations");
   FARM_CHECK(!dentropy || entropy_done_, "an entropy gradient needs a forward() that computed the entropy");
   FARM_CHECK(!dvalues || cfg_.scalar_head, "a value gradient needs a model with a scalar head");
@@ -328,6 +329,7 @@ void Transformer::backward(const float* dlogp, const float* dentropy, const floa
     }
     *g(i_score_b_) += (float)db;
   }
+  if (dhidden) add_hidden_grad(dxnf, dhidden, (size_t)BT * C);
   K.rmsnorm_backward(a.dres, g(i_norm_), dxnf, a.res[L], p(i_norm_), a.rstdf, BT, C, false);
 
   for (int l = L - 1; l >= 0; l--) {
@@ -356,6 +358,12 @@ void Transformer::backward(const float* dlogp, const float* dentropy, const floa
     K.rmsnorm_backward(a.dres, g(w.ln1), a.dxn, a.res[l], p(w.ln1), a.rstd1[l], BT, C, true);
   }
   K.embedding_backward(g(i_embed_), a.dres, last_tokens_.data(), BT, C);
+}
+
+// dL/dhidden from outside the model joins the heads' gradients on the final hidden state.
+void Transformer::add_hidden_grad(float* dxnf, const float* dhidden, size_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < (int64_t)n; i++) dxnf[i] += dhidden[i];
 }
 
 void Transformer::zero_grad() { std::memset(grads_->data, 0, sizeof(float) * grads_->size); }
