@@ -83,6 +83,8 @@ export interface BestOfNMetrics {
   'bon/eos_fraction': number;
   'bon/instructions': number;
   'bon/samples': number;
+  /** Tokens sampled in total (every sample, EOS included): the compute TreeBoN is compared at. */
+  'bon/generated_tokens': number;
   'time/generate_ms': number;
   'time/score_ms': number;
 }
@@ -114,13 +116,14 @@ export async function bestOfN(engine: Engine, policy: Model, reward: RewardSourc
   const score = toRewardFn(engine, reward, tokenizer, { batchSize: c.scoreBatchSize });
   const outputs: BestOfNOutput[] = [];
   const candidates: BestOfNResult['candidates'] = c.keepCandidates ? [] : undefined;
-  let sumAll = 0, sumFirst = 0, sumStd = 0, genMs = 0, scoreMs = 0;
+  let sumAll = 0, sumFirst = 0, sumStd = 0, genMs = 0, scoreMs = 0, genTokens = 0;
   const idx = records.map((_, i) => i);
   for (const rows of batches(idx, c.promptBatchSize)) {
     const prompts = rows.map((i) => encodePrompt(tokenizer, records[i]));
     let t = performance.now();
     const { samples, candidates: byRow } = await sampleCandidates(engine, policy, tokenizer, records, rows, prompts, rows, c, c.control ?? NO_CONTROL);
     genMs += since(t);
+    for (const g of samples) for (const x of g) genTokens += x.tokens.length;
     const cands = byRow.flat();
     t = performance.now();
     const rewards = await withStep('best-of-n', outputs.length, () => score(cands));
@@ -155,6 +158,7 @@ export async function bestOfN(engine: Engine, policy: Model, reward: RewardSourc
       'bon/eos_fraction': outputs.filter((o) => o.finishReason === 'stop').length / N,
       'bon/instructions': N,
       'bon/samples': N * c.n,
+      'bon/generated_tokens': genTokens,
       'time/generate_ms': genMs,
       'time/score_ms': scoreMs,
     },
