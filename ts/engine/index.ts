@@ -10,7 +10,7 @@ export {
 } from './generate.ts';
 export { ppoStep, PPO_DEFAULTS, resolvePPOConfig, defaultPPOOptimizer, defaultKLController, type PPOConfig, type PPOStats, type PPOStepArgs, type Rollouts } from './ppo.ts';
 export { FixedKLController, AdaptiveKLController, klControllerFromState, type KLController, type KLControllerState } from './kl.ts';
-export { rewardStep, evaluateRewardModel, scoreResponses, type PreferencePair, type RewardConfig, type RewardStepStats } from './reward.ts';
+export { rewardStep, rewardGradients, evaluateRewardModel, scoreResponses, type PreferencePair, type RewardConfig, type RewardStepStats } from './reward.ts';
 export { dpoStep, precomputeReferenceLogps, sequenceLogps, DPO_DEFAULTS, type DPOPair, type DPOConfig, type DPOStepStats } from './dpo.ts';
 export {
   gae, whiten, moments, klPenalizedRewards, ppoLoss, bradleyTerryLoss, dpoLoss, sequenceLogRatio, packSequences, targetsFromMask,

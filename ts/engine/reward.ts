@@ -62,16 +62,29 @@ async function pairRewards(engine: EngineLike, model: Model, pairs: PreferencePa
 
 /** One reward-model step over a batch of preference pairs: BT loss, accumulate, clip, AdamW. */
 export async function rewardStep(engine: EngineLike, args: { model: Model; pairs: PreferencePair[]; optimizer: Optimizer; config?: RewardConfig }): Promise<RewardStepStats> {
-  const { model, pairs, optimizer } = args;
-  const cfg = args.config ?? {};
+  const { model, optimizer } = args;
   checkModel(model, 'rewardStep');
   if (optimizer.model !== model) throw new Error('rewardStep: the optimizer belongs to another model');
+  model.zeroGrad();
+  const s = await rewardGradients(engine, args);
+  const lr = optimizer.currentLr();
+  const { gradNorm, clipped } = await optimizer.adamw.step(lr, optimizer.maxGradNorm, engine.threads);
+  return { ...s, gradNorm, lr, clipped };
+}
+
+/**
+ * The Bradley-Terry gradients of a batch, accumulated into the model's gradients (no zeroing, no optimizer step):
+ * for a step that adds another loss's gradients before the update (RLP-UML's information bottleneck).
+ */
+export async function rewardGradients(engine: EngineLike, args: { model: Model; pairs: PreferencePair[]; config?: RewardConfig }): Promise<Omit<RewardStepStats, 'gradNorm' | 'lr' | 'clipped'>> {
+  const { model, pairs } = args;
+  const cfg = args.config ?? {};
+  checkModel(model, 'rewardStep');
   if (!Array.isArray(pairs) || pairs.length === 0) throw new Error('rewardStep: empty batch of pairs');
   const y = labels(pairs);
   const micro = cfg.microBatchSize ?? pairs.length;
   checkPositiveInt('microBatchSize', micro);
   if (micro > pairs.length) throw new Error(`rewardStep: microBatchSize ${micro} is larger than the batch ${pairs.length}`);
-  model.zeroGrad();
   let loss = 0, acc = 0, margin = 0, chosen = 0, rejected = 0;
   const idx = pairs.map((_, i) => i);
   for (const rows of chunks(idx, micro)) {
@@ -88,10 +101,8 @@ export async function rewardStep(engine: EngineLike, args: { model: Model; pairs
     loss += bt.loss;  // already divided by the whole batch
     acc += bt.accuracy * w; margin += bt.margin * w; chosen += bt.chosenMean * w; rejected += bt.rejectedMean * w;
   }
-  const lr = optimizer.currentLr();
-  const { gradNorm, clipped } = await optimizer.adamw.step(lr, optimizer.maxGradNorm, engine.threads);
   const n = pairs.length;
-  return { loss, accuracy: acc / n, margin: margin / n, 'rewards/chosen': chosen / n, 'rewards/rejected': rejected / n, gradNorm, lr, clipped, pairs: n };
+  return { loss, accuracy: acc / n, margin: margin / n, 'rewards/chosen': chosen / n, 'rewards/rejected': rejected / n, pairs: n };
 }
 
 /** BT loss, accuracy and margin of a reward model on pairs, without training. */

@@ -1,7 +1,7 @@
 // Reward modelling on pairwise preferences (AlpacaFarm's RM: Bradley-Terry on a scalar head read at the
 // last token of the Alpaca prompt + response), and the scorer that turns a reward model into a judge.
 import { join } from 'node:path';
-import { evaluateRewardModel, type Engine, type Model, type Optimizer, type PreferencePair } from '../engine/index.ts';
+import { evaluateRewardModel, rewardGradients, type Engine, type Model, type Optimizer, type PreferencePair } from '../engine/index.ts';
 import type { PairScorer, Pair } from '../feedback/types.ts';
 import { Tokenizer } from '../tokenizer/index.ts';
 import { checkpointer } from './checkpoint.ts';
@@ -26,6 +26,22 @@ export interface RewardModelLog {
   step: number; totalSteps: number; epoch: number;
   loss: number; accuracy: number; margin: number; 'rewards/chosen': number; 'rewards/rejected': number; gradNorm: number; lr: number;
   'eval/loss'?: number; 'eval/accuracy'?: number; 'eval/margin'?: number;
+  /** An auxiliary loss's statistics (RewardAuxiliary), e.g. `uml/loss`. */
+  [auxiliary: string]: number | undefined;
+}
+
+/**
+ * Another loss trained together with the reward model (RLP-UML's information bottleneck): before each update it
+ * accumulates its gradients into the model's, after the Bradley-Terry ones; the clip and AdamW step see the sum.
+ */
+export interface RewardAuxiliary {
+  /** Accumulates the auxiliary gradients for optimizer step `step` (1-based); returns statistics for the log. */
+  gradients(step: number): Promise<Record<string, number>>;
+  /** After the reward model's update (the auxiliary's own parameters step here). */
+  afterStep?(step: number): void;
+  /** Plain-JSON state saved with checkpoints, and its restore. */
+  state?(): unknown;
+  restore?(state: unknown): void;
 }
 
 export interface PreferenceRecord { instruction: string; input: string; output_1: string; output_2: string; preference: number }
@@ -66,7 +82,7 @@ export interface RewardModelResult { steps: number; lastEpochLoss: number; lastE
  * it saves every K steps and resumes bit for bit.
  */
 export async function trainRewardModel(engine: Engine, model: Model, tokenizer: Encoder, records: PreferenceRecord[],
-  config: RewardModelConfig = {}, hooks: TrainHooks<RewardModelLog> & { evalRecords?: PreferenceRecord[] } = {}): Promise<RewardModelResult> {
+  config: RewardModelConfig = {}, hooks: TrainHooks<RewardModelLog> & { evalRecords?: PreferenceRecord[]; auxiliary?: RewardAuxiliary } = {}): Promise<RewardModelResult> {
   const c = resolveConfig('reward model', { ...REWARD_MODEL_DEFAULTS } as Required<Omit<RewardModelConfig, 'onStep'>> & RewardModelConfig, config, {
     int: [['epochs', 1], ['batchSize', 1], ['seed', 0]],
     range: [['lr', 0, Infinity], ['warmupRatio', 0, 1], ['weightDecay', 0, Infinity], ['maxGradNorm', 0, Infinity]],
@@ -84,6 +100,7 @@ export async function trainRewardModel(engine: Engine, model: Model, tokenizer: 
   const ckpt = checkpointer(engine, hooks.checkpoint, 'reward model');
   const parts = { models: { model }, optimizers: { model: optimizer } };
   const restored = await ckpt?.restore(parts);
+  if (restored?.auxiliary !== undefined) hooks.auxiliary?.restore?.(restored.auxiliary);
   let step = restored?.step ?? 0;
   let epochLoss = (restored?.epochLoss as number) ?? 0, epochCorrect = (restored?.epochCorrect as number) ?? 0, epochPairs = (restored?.epochPairs as number) ?? 0;
   let lastEval: RewardModelResult['eval'];
@@ -93,17 +110,23 @@ export async function trainRewardModel(engine: Engine, model: Model, tokenizer: 
     if (first === 0) { epochLoss = 0; epochCorrect = 0; epochPairs = 0; }
     for (let i = first; i < order.length; i += c.batchSize) {
       const batch = order.slice(i, i + c.batchSize).map((k) => data[k]);
-      const s = await engine.rewardStep(model, batch, optimizer, { padId });
+      // engine.rewardStep's operations, with the auxiliary's gradients joining before the update
+      model.zeroGrad();
+      const s = await rewardGradients(engine, { model, pairs: batch, config: { padId } });
+      const aux = hooks.auxiliary ? await hooks.auxiliary.gradients(step + 1) : {};
+      const lr = optimizer.currentLr();
+      const { gradNorm } = await optimizer.adamw.step(lr, optimizer.maxGradNorm, engine.threads);
       step++;
-      checkFinite('reward model', step, { loss: s.loss, grad_norm: s.gradNorm, 'rewards/chosen': s['rewards/chosen'], 'rewards/rejected': s['rewards/rejected'] });
+      hooks.auxiliary?.afterStep?.(step);
+      checkFinite('reward model', step, { loss: s.loss, grad_norm: gradNorm, 'rewards/chosen': s['rewards/chosen'], 'rewards/rejected': s['rewards/rejected'], ...aux });
       epochLoss += s.loss * batch.length; epochCorrect += s.accuracy * batch.length; epochPairs += batch.length;
       const log: RewardModelLog = { step, totalSteps, epoch, loss: s.loss, accuracy: s.accuracy, margin: s.margin,
-        'rewards/chosen': s['rewards/chosen'], 'rewards/rejected': s['rewards/rejected'], gradNorm: s.gradNorm, lr: s.lr };
+        'rewards/chosen': s['rewards/chosen'], 'rewards/rejected': s['rewards/rejected'], gradNorm, lr, ...aux };
       if (held.length && step % stepsPerEpoch === 0) {
         lastEval = await evaluateRewardModel(engine, model, held, { padId, batchSize: 16 });
         Object.assign(log, { 'eval/loss': lastEval.loss, 'eval/accuracy': lastEval.accuracy, 'eval/margin': lastEval.margin });
       }
-      if (ckpt?.due(step, totalSteps)) await ckpt.save(parts, { step, epochLoss, epochCorrect, epochPairs });
+      if (ckpt?.due(step, totalSteps)) await ckpt.save(parts, { step, epochLoss, epochCorrect, epochPairs, ...(hooks.auxiliary?.state ? { auxiliary: hooks.auxiliary.state() } : {}) });
       c.onStep?.(log);
       if ((await hooks.onStep?.(log)) === false) break outer;
     }
