@@ -47,10 +47,11 @@ test('a second run does no work and gives the same leaderboard', async () => {
   assert.equal(JSON.parse(JSON.stringify(r.leaderboard)), JSON.parse(before).leaderboard);
 });
 
-test('changing one method\'s config reruns only that method, its outputs and its evaluation', async () => {
+test('changing one method\'s config reruns only that method, its outputs and its evaluation (and what reads it: TreeBoN the DPO model)', async () => {
   const changed: Preset = { ...PRESETS.smoke, dpo: { ...PRESETS.smoke.dpo, beta: 0.5 } };
   const r = await runFarm({ preset: changed, outputDir: join(D, 'a'), engine, progress: SILENT });
-  assert.equal(r.stages.filter((s) => !s.cached).map((s) => s.name), ['dpo/pool-train', 'outputs/dpo/pool-train', 'evaluate/dpo/pool-train']);
+  assert.equal(r.stages.filter((s) => !s.cached).map((s) => s.name),
+    ['dpo/pool-train', 'outputs/dpo/pool-train', 'evaluate/dpo/pool-train', 'treebon/pool-train', 'evaluate/treebon/pool-train']);
   const sft: Preset = { ...PRESETS.smoke, sft: { ...PRESETS.smoke.sft, lr: 4e-3 } };
   const keys = (p: Preset) => stageKeys(buildStages({ preset: p, seed: 1, feedback: ['pool:train'], evaluators: ['pool', 'panel'], methods: METHODS, engine, progress: SILENT }));
   const a = keys(PRESETS.smoke), b = keys(sft);

@@ -16,12 +16,14 @@ import { evaluateModel } from '../eval/index.ts';
 import { generateOutputs, type OutputRow } from '../methods/common.ts';
 import {
   loadModelFolder, readInstructions, runBestOfN, runDpo, runExpertIteration, runFeedME, runPairs, runPpo, runQuark, runRewardConditioning,
-  runRewardModel, runSft, type JobOptions, type Progress,
+  runRewardModel, runRlp, runRlpSamples, runSft, runTreeBoN, type JobOptions, type Progress,
 } from '../methods/jobs.ts';
+import { farmEquivalence } from './equivalence.ts';
+import { resolveRlpConfig } from '../methods/rlp.ts';
 import type { Preset } from './presets.ts';
 import type { Stage, StageContext } from './stages.ts';
 
-export const METHODS = ['sft', 'best-of-n', 'expert-iteration', 'feedme', 'reward-conditioning', 'ppo', 'quark', 'dpo'] as const;
+export const METHODS = ['sft', 'best-of-n', 'expert-iteration', 'feedme', 'reward-conditioning', 'ppo', 'quark', 'dpo', 'treebon', 'rlp-uml', 'rlp-spg'] as const;
 export type MethodName = (typeof METHODS)[number];
 /** Methods that learn from the feedback (every one but SFT). */
 export const FEEDBACK_METHODS = METHODS.filter((m) => m !== 'sft');
@@ -36,7 +38,15 @@ export const PAPER: Record<MethodName, { label: string; simulated: number | null
   quark: { label: 'Quark', simulated: 35.6, human: null },
   'reward-conditioning': { label: 'Binary reward conditioning', simulated: 32.4, human: null },
   dpo: { label: 'DPO', simulated: null, human: null },
+  treebon: { label: 'TreeBoN', simulated: null, human: null },  // its paper reports win-rates against best-of-n, not Davinci-003
+  'rlp-uml': { label: 'RLP-UML', simulated: 49.1, human: 56.5 },  // the RLP paper, AlpacaFarm's evaluation
+  'rlp-spg': { label: 'RLP-SPG', simulated: 50.2, human: 57.4 },
 };
+
+/** Methods whose stage decodes the eval split itself (no separate outputs stage). */
+const DECODERS: readonly MethodName[] = ['best-of-n', 'treebon'];
+/** Method stages another method's stage reads (TreeBoN: the DPO model; RLP: the PPO policy). */
+const NEEDS: Partial<Record<MethodName, MethodName>> = { treebon: 'dpo', 'rlp-uml': 'ppo', 'rlp-spg': 'ppo' };
 
 export interface PipelineSpec {
   preset: Preset;
@@ -96,7 +106,7 @@ function worldOf(seed: number): World {
 /** Names of the stages of a method's chain. */
 export const stageNames = {
   method: (m: MethodName, fb: string) => (m === 'sft' ? 'sft' : `${m}/${slug(fb)}`),
-  outputs: (m: MethodName, fb: string) => (m === 'best-of-n' ? `best-of-n/${slug(fb)}` : m === 'sft' ? 'outputs/sft' : `outputs/${m}/${slug(fb)}`),
+  outputs: (m: MethodName, fb: string) => (DECODERS.includes(m) ? `${m}/${slug(fb)}` : m === 'sft' ? 'outputs/sft' : `outputs/${m}/${slug(fb)}`),
   evaluate: (m: MethodName, fb: string) => (m === 'sft' ? 'evaluate/sft' : `evaluate/${m}/${slug(fb)}`),
 };
 
@@ -202,12 +212,16 @@ export function buildStages(spec: PipelineSpec): Stage[] {
   }
   for (const fb of spec.feedback) {
     const f = slug(fb), rm = `reward-model/${f}`, ann = `annotate/${f}`;
+    const added = (name: string) => stages.some((x) => x.name === name);
     for (const m of spec.methods) {
       if (m === 'sft') continue;
       const name = stageNames.method(m, fb);
-      const method: Stage = methodStage(m, name, spec, job, file, rm, ann);
-      stages.push(method);
-      if (m === 'best-of-n') {
+      // a stage this method reads comes first, also when its own method is not on the leaderboard
+      const need = NEEDS[m];
+      if (need && !added(stageNames.method(need, fb))) stages.push(methodStage(need, stageNames.method(need, fb), spec, job, file, rm, ann));
+      if ((m === 'rlp-uml' || m === 'rlp-spg') && !added(`rlp-samples/${f}`)) stages.push(rlpSamplesStage(spec, job, file, fb));
+      if (!added(name)) stages.push(methodStage(m, name, spec, job, file, rm, ann));
+      if (DECODERS.includes(m)) {
         stages.push(evalStage(stageNames.evaluate(m, fb), [name], (ctx) => file(ctx, name, 'outputs'), m, fb));
         continue;
       }
@@ -219,6 +233,18 @@ export function buildStages(spec: PipelineSpec): Stage[] {
   return stages;
 }
 
+/** n outputs per unlabeled instruction from the PPO policy, shared by RLP-UML and RLP-SPG. */
+function rlpSamplesStage(spec: PipelineSpec, job: (ctx: StageContext) => JobOptions, file: (ctx: StageContext, dep: string, key: string) => string, fb: string): Stage {
+  const P = spec.preset, f = slug(fb), ppoStage = `ppo/${f}`;
+  const r = resolveRlpConfig(P.rlp);
+  const sampling = { n: r.n, temperature: r.temperature, topP: r.topP, maxNewTokens: r.maxNewTokens, maxInstructions: r.maxInstructions, seed: r.seed };
+  return {
+    name: `rlp-samples/${f}`, kind: 'rlp-samples', deps: [ppoStage, 'data'], config: { sampling, code: CODE.train() },
+    run: async (ctx) => pick((await runRlpSamples(job(ctx), { ppoModel: file(ctx, ppoStage, 'model'), data: file(ctx, 'data', 'unlabeled'), config: P.rlp })).summary,
+      ['samples', 'instructions', 'samples/distinct_per_instruction']),
+  };
+}
+
 function pick(o: Record<string, unknown>, keys: string[]): Record<string, unknown> {
   return Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, o[k]]));
 }
@@ -227,7 +253,8 @@ function methodStage(m: MethodName, name: string, spec: PipelineSpec, job: (ctx:
   file: (ctx: StageContext, dep: string, key: string) => string, rm: string, ann: string): Stage {
   const P = spec.preset, code = CODE.train();
   const model = (ctx: StageContext) => file(ctx, 'sft', 'model');
-  const keep = (s: Record<string, unknown>) => pick(s, ['model', 'outputs', 'steps', 'final_loss', 'used_pairs', 'pool', 'eval', 'final', 'rounds', 'bon/reward_best', 'bon/reward_mean']);
+  const keep = (s: Record<string, unknown>) => pick(s, ['model', 'outputs', 'steps', 'final_loss', 'used_pairs', 'pool', 'eval', 'final', 'rounds', 'bon/reward_best', 'bon/reward_mean',
+    'bon/generated_tokens', 'treebon/reward_best', 'treebon/generated_tokens', 'treebon/partial_reward_tokens', 'reward_model', 'reward_model_summary']);
   switch (m) {
     case 'best-of-n': return {
       name, kind: m, deps: ['sft', rm, 'data'], config: { bestOfN: P.bestOfN, code },
@@ -257,6 +284,28 @@ function methodStage(m: MethodName, name: string, spec: PipelineSpec, job: (ctx:
       name, kind: m, deps: ['sft', ann], config: { dpo: P.dpo, code },
       run: async (ctx) => keep((await runDpo(job(ctx), { model: model(ctx), preferences: file(ctx, ann, 'preferences'), evalPreferences: file(ctx, ann, 'heldout'), config: P.dpo })).summary),
     };
+    case 'treebon': {
+      // the paper's setting: samples of the SFT model, prefixes ranked by the DPO model's implicit reward against SFT
+      const dpoStage = name.replace(/^treebon\//, 'dpo/');
+      return {
+        name, kind: m, deps: ['sft', rm, dpoStage, 'data'], config: { treebon: P.treebon, code },
+        run: async (ctx) => keep((await runTreeBoN(job(ctx), { model: model(ctx), rewardModel: file(ctx, rm, 'model'), dpoModel: file(ctx, dpoStage, 'model'),
+          data: file(ctx, 'data', 'eval'), config: P.treebon })).summary),
+      };
+    }
+    case 'rlp-uml': case 'rlp-spg': {
+      const f = name.split('/')[1], ppoStage = `ppo/${f}`, samples = `rlp-samples/${f}`, variant = m === 'rlp-uml' ? 'uml' : 'spg';
+      // RLP retrains the reward model with the first one's settings and reruns PPO with PPO's
+      const rlp = { ...P.rlp, rewardModel: P.rewardModel, ppo: P.ppo };
+      return {
+        name, kind: 'rlp', deps: ['sft', rm, ann, ppoStage, samples, 'data'], config: { rlp, variant, ...(variant === 'spg' ? { equivalence: `farm:${spec.seed}` } : {}), code },
+        run: async (ctx) => keep((await runRlp(job(ctx), {
+          variant, model: model(ctx), ppoModel: file(ctx, ppoStage, 'model'), rewardModel: file(ctx, rm, 'model'), preferences: file(ctx, ann, 'preferences'),
+          evalPreferences: file(ctx, ann, 'heldout'), data: file(ctx, 'data', 'unlabeled'), samples: file(ctx, samples, 'samples'), config: rlp,
+          ...(variant === 'spg' ? { equivalence: farmEquivalence(worldOf(spec.seed)), equivalenceName: `farm:${spec.seed}` } : {}),
+        })).summary),
+      };
+    }
     default: throw new Error(`no stage for method ${m}`);
   }
 }

@@ -12,6 +12,8 @@ import type { PPOMethodConfig } from '../methods/ppo.ts';
 import type { QuarkConfig } from '../methods/quark.ts';
 import type { DPOMethodConfig } from '../methods/dpo.ts';
 import type { GenerationConfig } from '../methods/common.ts';
+import type { TreeBoNConfig } from '../methods/treebon.ts';
+import type { RLPConfig } from '../methods/rlp.ts';
 
 export type Architecture = Omit<ModelConfig, 'vocab_size'>;
 
@@ -39,6 +41,10 @@ export interface Preset {
   ppo: Partial<PPOMethodConfig>;
   quark: Partial<QuarkConfig>;
   dpo: Partial<DPOMethodConfig>;
+  /** TreeBoN decoding of the eval split (samples of SFT, the DPO model's implicit reward, the reward model's choice). */
+  treebon: Partial<TreeBoNConfig>;
+  /** RLP's samples and losses; its reward model and second PPO run take `rewardModel` and `ppo` above. */
+  rlp: Omit<Partial<RLPConfig>, 'rewardModel' | 'ppo'>;
   /** `farm validate` only: the over-optimization curves. */
   overoptimization: {
     /** PPO steps of the curve runs (longer than the method's run, to see the fall). */
@@ -106,6 +112,8 @@ const quick: Preset = {
     warmupSteps: 5,
   },
   dpo: { lr: 3e-4, batchSize: 16, epochs: 2, beta: 0.1 }, // DPO_FARM; β as the paper
+  treebon: { n: 16, branchingFactor: 4, depth: 4, maxNewTokens: 96, temperature: 1, topP: 0.9 }, // best-of-16's N and decoding; 4 children, 4 layers of 24 tokens
+  rlp: { n: 10, temperature: 1, topP: 1, maxNewTokens: 96, maxInstructions: 500, lambda: 0.5, minConfidence: 0.5 }, // RLP's n 10, λ 0.5, confidence 0.5; 500 of the 1k unlabeled bound the sampling
   saveSteps: 20,                // a checkpoint every 20 steps (~20 s of SFT here)
   overoptimization: {
     ppoSteps: 80,               // twice the method's run, past the paper's peak
@@ -115,7 +123,8 @@ const quick: Preset = {
     noiseFreeJudge: 'gpt4-careful', // the pool's most accurate judge, alone, without flips
   },
   cost: { data: 3, tokenizer: 2, sft: 60, pairs: 8, annotate: 1, 'reward-model': 15, outputs: 8, 'best-of-n': 40, 'expert-iteration': 70,
-    feedme: 15, 'reward-conditioning': 25, ppo: 100, quark: 90, dpo: 30, evaluate: 3, agreement: 5, 'rm-agreement': 10, 'overopt-ppo': 300, 'overopt-bon': 60 },
+    feedme: 15, 'reward-conditioning': 25, ppo: 100, quark: 90, dpo: 30, evaluate: 3, agreement: 5, 'rm-agreement': 10, 'overopt-ppo': 300, 'overopt-bon': 60,
+    treebon: 90, 'rlp-samples': 40, rlp: 130 },
 };
 
 const smoke: Preset = {
@@ -136,6 +145,8 @@ const smoke: Preset = {
   ppo: { steps: 2, rolloutBatchSize: 8, learningRate: 1e-4, initKlCoef: 0.05, maxNewTokens: 16, warmupSteps: 0 },
   quark: { steps: 2, rolloutBatchSize: 8, batchSize: 8, learningRate: 1e-4, klCoef: 0.05, maxNewTokens: 16, warmupSteps: 0 },
   dpo: { lr: 3e-4, batchSize: 8, epochs: 1, beta: 0.1 },
+  treebon: { n: 4, branchingFactor: 2, depth: 2, maxNewTokens: 16, temperature: 1, topP: 0.9 },
+  rlp: { n: 4, temperature: 1, topP: 1, maxNewTokens: 16, maxInstructions: null, umlBatchSize: 4, lambda: 0.5, minConfidence: 0.5 },
   saveSteps: 2,                 // the resume tests kill mid-stage
   overoptimization: { ppoSteps: 4, every: 2, evalInstructions: 8, bestOfNs: [1, 2, 4], noiseFreeJudge: 'gpt4-careful' },
   cost: Object.fromEntries(Object.keys(quick.cost).map((k) => [k, 1])),
@@ -153,6 +164,7 @@ const standard: Preset = {
   ppo: { ...quick.ppo, steps: 60, rolloutBatchSize: 128 },
   quark: { ...quick.quark, steps: 60, rolloutBatchSize: 128, batchSize: 128 },
   dpo: { lr: 2e-4, batchSize: 32, epochs: 2, beta: 0.1 },
+  rlp: { ...quick.rlp, maxInstructions: 2000 },  // 20k samples of the 5k unlabeled
   overoptimization: { ...quick.overoptimization, ppoSteps: 120, every: 15, evalInstructions: 400 },
   cost: Object.fromEntries(Object.entries(quick.cost).map(([k, v]) => [k, v * 4])),
 };
@@ -167,6 +179,7 @@ const paper: Preset = {
   ppo: { ...quick.ppo, steps: 80, rolloutBatchSize: 512 },   // AlpacaFarm's 512 rollouts per step
   quark: { ...quick.quark, steps: 80, rolloutBatchSize: 512, batchSize: 256 }, // AlpacaFarm's 512 / 256
   dpo: { lr: 1e-4, batchSize: 64, epochs: 2, beta: 0.1 },    // AlpacaFarm's batch 64, 2 epochs
+  rlp: { ...quick.rlp, maxInstructions: null },              // RLP samples every unlabeled instruction (20k x 10)
   cost: Object.fromEntries(Object.entries(quick.cost).map(([k, v]) => [k, v * 20])),
 };
 

@@ -229,6 +229,7 @@ export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
       sft_panel_winrate: sftRow?.evaluations.panel.win_rate ?? null,
       ppo_panel_gain: gain('ppo'), bon_panel_gain: gain('best-of-n'), expiter_panel_gain: gain('expert-iteration'), dpo_panel_gain: gain('dpo'),
       feedme_panel_gain: gain('feedme'), quark_panel_gain: gain('quark'), rc_panel_gain: gain('reward-conditioning'),
+      treebon_panel_gain: gain('treebon'), rlp_uml_panel_gain: gain('rlp-uml'), rlp_spg_panel_gain: gain('rlp-spg'),
       ppo_panel_gain_human_feedback: gain('ppo', human), bon_panel_gain_human_feedback: gain('best-of-n', human),
       ppo_gold_gain: row(sim, 'ppo') && sftRow ? row(sim, 'ppo')!.gold.mean - sftRow.gold.mean : null,
       ppo_gold_gain_se: row(sim, 'ppo') && sftRow ? Math.hypot(row(sim, 'ppo')!.gold.standard_error, sftRow.gold.standard_error) : null,

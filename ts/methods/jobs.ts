@@ -21,6 +21,9 @@ import { rewardConditioning } from './reward-conditioning.ts';
 import { REWARD_MODEL_DEFAULTS, rewardScorer, trainRewardModel, usablePreferences, type PreferenceRecord, type RewardModelConfig } from './reward-model.ts';
 import { RunFolder } from './run-folder.ts';
 import { resolveSftConfig, sft, type SftConfig } from './sft.ts';
+import { resolveTreeBoNConfig, TREEBON_DEFAULTS, treeBoN, type TreeBoNConfig } from './treebon.ts';
+import { resolveRlpConfig, rlpRewardModel, RLP_VARIANTS, sampleRlpOutputs, type Equivalence, type RLPConfig, type RLPSample, type RLPVariant } from './rlp.ts';
+import { latestCheckpoint } from './checkpoint.ts';
 
 /** How a job reports progress (the CLI draws a bar or prints lines; experiments show stage and ETA). */
 export interface Progress {
@@ -567,3 +570,215 @@ export async function runDpo(o: JobOptions, j: DpoJob): Promise<JobResult> {
   });
 }
 
+
+// ---- TreeBoN and RLP (issue 13) ----
+
+export interface TreeBoNJob {
+  /** The sampling policy (the paper: the SFT model). */
+  model: string;
+  /** The final scorer. */
+  rewardModel: string;
+  /** partialReward implicit-dpo: the DPO-trained model ... */
+  dpoModel?: string;
+  /** ... and its reference (default: --model, the model DPO starts from in AlpacaFarm's pipeline). */
+  refModel?: string;
+  /** partialReward reward-model: the model read on prefixes (default: --reward-model). */
+  partialRewardModel?: string;
+  data: string;
+  config?: Partial<TreeBoNConfig>;
+}
+
+/** TreeBoN decoding (model_outputs.json, and candidates.json with every leaf when keepCandidates). */
+export async function runTreeBoN(o: JobOptions, j: TreeBoNJob): Promise<JobResult> {
+  const seed = o.seed ?? 1;
+  const config = resolveTreeBoNConfig({ seed, ...j.config });
+  const implicit = config.partialReward === 'implicit-dpo';
+  if (implicit && !j.dpoModel) throw new ConfigError('--partial-reward implicit-dpo needs --dpo-model (a DPO-trained policy; its reference is --ref-model, default --model); or use --partial-reward reward-model');
+  if (!implicit && (j.dpoModel || j.refModel)) throw new ConfigError('--dpo-model and --ref-model serve --partial-reward implicit-dpo only');
+  if (implicit && j.partialRewardModel) throw new ConfigError('--partial-reward-model serves --partial-reward reward-model only');
+  const records = readInstructions(j.data, '--data');
+  const engine = await engineOf(o);
+  const { p, rm } = await policyAndReward(engine, j.model, j.rewardModel);
+  const extra = async (dir: string | undefined, flag: string, role: 'policy' | 'reward model') => {
+    if (!dir) return undefined;
+    const m = await loadModelFolder(engine, dir, flag, role);
+    checkSameTokenizer(p, m, ['--model', flag]);
+    return m;
+  };
+  const dpoM = await extra(j.dpoModel, '--dpo-model', 'policy'), refM = await extra(j.refModel, '--ref-model', 'policy');
+  const partialM = await extra(j.partialRewardModel, '--partial-reward-model', 'reward model');
+  const ctx = open(o, engine, 'treebon', { method: { ...TREEBON_DEFAULTS, ...config } },
+    { model: j.model, rewardModel: j.rewardModel, dpoModel: j.dpoModel, refModel: j.refModel, partialRewardModel: j.partialRewardModel, data: j.data });
+  return within(ctx, async () => {
+    ctx.progress.start(`treebon ${config.n}x${config.branchingFactor}x${config.depth}`, records.length);
+    const r = await treeBoN(ctx.engine, {
+      policy: p.model, reward: rm.model, dpo: dpoM?.model, ref: implicit ? (refM?.model ?? p.model) : undefined, partialReward: partialM?.model,
+      tokenizer: p.tokenizer, records, config: { ...config, generator: config.generator ?? generatorName(o.outputDir), onProgress: (x) => ctx.progress.update(x.done) },
+    });
+    const outputs = r.outputs.map((x, i) => ({ instruction: x.instruction, input: x.input, output: x.output, generator: x.generator, reward: x.reward,
+      generated_tokens: x.generatedTokens, ...(records[i].dataset ? { dataset: records[i].dataset } : {}) }));
+    writeFileAtomic(ctx.run.path('model_outputs.json'), `${JSON.stringify(outputs, null, 2)}\n`);
+    if (r.candidates) writeFileAtomic(ctx.run.path('candidates.json'), JSON.stringify(r.candidates.map((c, i) => ({ instruction: records[i].instruction, input: records[i].input,
+      leaves: c.map((s) => ({ output: s.output, reward: s.reward, layer: s.layer, sample: s.sample })) }))));
+    const m = { step: 1, ...r.metrics, 'time/tokens_per_second': r.metrics['treebon/generated_tokens'] / Math.max(1e-9, r.metrics['time/generate_ms'] / 1000) };
+    ctx.run.log(m);
+    return { outputs: ctx.run.path('model_outputs.json'), ...m };
+  });
+}
+
+/** samples.json of an RLP run: instruction, input, outputs (n each). */
+export function readRlpSamples(file: string, flag: string): RLPSample[] {
+  return readRows(file, flag).map((r) => {
+    const outs = r.value.outputs;
+    if (!Array.isArray(outs) || outs.length === 0 || outs.some((x) => typeof x !== 'string'))
+      throw new ConfigError(`${flag} ${file}: record ${r.line} needs "outputs", a non-empty array of strings (samples.json of a farm rlp run)`);
+    return { instruction: str(r, 'instruction', file, flag), input: str(r, 'input', file, flag, true), outputs: outs as string[] };
+  });
+}
+
+export interface RlpJob {
+  variant: RLPVariant;
+  /** The SFT model: the new reward model starts from its weights, the second PPO run from it. */
+  model: string;
+  /** The first PPO run's policy, whose outputs the reward model learns from. */
+  ppoModel: string;
+  /** The first run's reward model (RLP-SPG ranks a group's outputs with it). */
+  rewardModel?: string;
+  /** The human (or simulated) preference pairs the first reward model learned from. */
+  preferences: string;
+  evalPreferences?: string;
+  /** Unlabeled instructions (AlpacaFarm's unlabeled split): sampled for RLP, rolled out by the second PPO. */
+  data: string;
+  /** samples.json of an earlier RLP run of the same PPO policy (skips sampling). */
+  samples?: string;
+  evalData?: string;
+  config?: Partial<RLPConfig>;
+  generation?: Partial<GenerationConfig>;
+  /** RLP-SPG's semantic equivalence (default: normalized text equality; the farm's checker from the CLI and the pipelines). */
+  equivalence?: Equivalence;
+  /** A name for the equivalence, recorded in run.json (it decides the result). */
+  equivalenceName?: string;
+}
+
+/**
+ * RLP's steps in one run folder: samples.json (n outputs per instruction from the PPO policy), reward-model/
+ * (the retrained reward model, checkpoints in checkpoints/reward-model), model/ (PPO from the SFT model against
+ * it, checkpoints in checkpoints/ppo). metrics.jsonl numbers the reward model's steps first, then PPO's after them.
+ */
+export async function runRlp(o: JobOptions, j: RlpJob): Promise<JobResult> {
+  const seed = o.seed ?? 1;
+  if (!RLP_VARIANTS.includes(j.variant)) throw new ConfigError(`--variant must be ${RLP_VARIANTS.join(' or ')}, got ${JSON.stringify(j.variant)}`);
+  const config = resolveRlpConfig({ seed, ...j.config });
+  const { c: ppoConfig } = resolvePpoMethodConfig({ rolloutSeed: seed, ...config.ppo });
+  const rmConfig = resolveConfig('reward model', { ...REWARD_MODEL_DEFAULTS } as Required<Omit<RewardModelConfig, 'onStep'>>, { seed, ...config.rewardModel } as never);
+  const gen = resolveGeneration(j.generation, seed);
+  if (j.variant === 'spg' && !j.rewardModel) throw new ConfigError('--variant spg needs --reward-model (the reward model the PPO run used ranks each group\'s outputs)');
+  const prefs = readPreferences(j.preferences, '--preferences');
+  const held = j.evalPreferences ? readPreferences(j.evalPreferences, '--eval-preferences') : undefined;
+  const prompts = readInstructions(j.data, '--data');
+  const given = j.samples ? readRlpSamples(j.samples, '--samples') : undefined;
+  if (j.evalData) readInstructions(j.evalData, '--eval-data');
+  const engine = await engineOf(o);
+  const sftM = await loadModelFolder(engine, j.model, '--model', 'policy');
+  const ppoM = await loadModelFolder(engine, j.ppoModel, '--ppo-model', 'policy');
+  checkSameTokenizer(sftM, ppoM, ['--model', '--ppo-model']);
+  const rmM = j.rewardModel ? await loadModelFolder(engine, j.rewardModel, '--reward-model', 'reward model') : undefined;
+  if (rmM) checkSameTokenizer(sftM, rmM);
+  for (const [m, flag] of [[sftM, '--model'], [ppoM, '--ppo-model']] as const)
+    if (m.conditioning) throw new ConfigError(`${flag} ${m.dir} is a ${m.conditioning.method} policy with control tokens; RLP starts from an unconditioned SFT model and its PPO policy`);
+  const rmSteps = (dir: string): number | null => {
+    const done = join(dir, '..', 'reward-model', 'rlp-reward-model.json');
+    if (existsSync(done)) {
+      const total = (JSON.parse(readFileSync(done, 'utf8')) as { steps: number }).steps;
+      return total + (latestCheckpoint(join(dir, 'ppo')) ?? 0);
+    }
+    return latestCheckpoint(join(dir, 'reward-model'));
+  };
+  const ctx = open(o, engine, 'rlp', { variant: j.variant, method: { ...config, rewardModel: rmConfig, ppo: ppoConfig }, generation: gen,
+    ...(j.variant === 'spg' ? { equivalence: j.equivalenceName ?? 'normalized-text' } : {}) },
+  { model: j.model, ppoModel: j.ppoModel, rewardModel: j.rewardModel, preferences: j.preferences, evalPreferences: j.evalPreferences, data: j.data, samples: j.samples, evalData: j.evalData },
+  rmSteps);
+  return within(ctx, async () => {
+    // 1. samples of the PPO policy
+    const samplesFile = ctx.run.path('samples.json');
+    let samples: RLPSample[];
+    if (given) samples = given;
+    else if (existsSync(samplesFile)) samples = readRlpSamples(samplesFile, 'samples.json');
+    else {
+      const n = config.maxInstructions === null ? prompts.length : Math.min(prompts.length, config.maxInstructions);
+      ctx.progress.start(`rlp: ${config.n} samples per instruction`, n);
+      samples = await sampleRlpOutputs(ctx.engine, ppoM.model, ppoM.tokenizer, prompts, config, (d) => ctx.progress.update(d));
+      ctx.progress.stop();
+      writeFileAtomic(samplesFile, JSON.stringify(samples));
+    }
+    // 2. the reward model, retrained
+    const rmDir = ctx.run.path('reward-model'), rmDone = join(rmDir, 'rlp-reward-model.json');
+    let rewardModel: Model, rmSummary: Record<string, unknown>;
+    if (existsSync(rmDone)) {
+      rewardModel = (await loadModelFolder(ctx.engine, rmDir, 'reward-model', 'reward model')).model;
+      rmSummary = JSON.parse(readFileSync(rmDone, 'utf8'));
+    } else {
+      let started = false;
+      const r = await rlpRewardModel(ctx.engine, {
+        variant: j.variant, init: sftM.model, tokenizer: sftM.tokenizer, preferences: prefs, evalPreferences: held, samples, reward: rmM?.model,
+        equivalence: j.equivalence, config: { ...config, rewardModel: rmConfig },
+        checkpoint: { ...checkpointOf(ctx, o), dir: join(ctx.run.checkpointDir, 'reward-model') },
+        onStep: (l) => {
+          if (!started) { ctx.progress.start(`rlp-${j.variant}: reward model`, l.totalSteps); started = true; }
+          const m = metricsLine(l);
+          ctx.run.log({ ...m, 'rlp/stage': 1 });
+          ctx.progress.update(l.step, { loss: l.loss, ...(l['uml/loss'] !== undefined ? { 'uml/loss': l['uml/loss'] } : {}) });
+        },
+      });
+      ctx.progress.stop();
+      rewardModel = r.model;
+      rmSummary = { steps: r.training.steps, train_accuracy_last_epoch: r.training.lastEpochAccuracy, ...(r.training.eval ? { eval_accuracy: r.training.eval.accuracy, eval_loss: r.training.eval.loss } : {}),
+        ...(r.spg ?? {}), ...(r.umlInstructions !== undefined ? { 'uml/instructions': r.umlInstructions } : {}) };
+      await saveModelFolder(ctx.engine, rmDir, rewardModel, sftM.tokenizer);
+      if (r.synthetic) writeFileAtomic(ctx.run.path('synthetic_preferences.json'), JSON.stringify(r.synthetic, null, 1));
+      writeFileAtomic(rmDone, `${JSON.stringify(rmSummary, null, 2)}\n`);
+    }
+    // 3. PPO again, from the SFT model, against it
+    const offset = rmSummary.steps as number;
+    const policy = (await loadModelFolder(ctx.engine, j.model, '--model', 'policy')).model;
+    ctx.progress.start(`rlp-${j.variant}: ppo`, ppoConfig.steps);
+    const r = await ppo(ctx.engine, {
+      policy, rewardModel, tokenizer: sftM.tokenizer, prompts, config: ppoConfig,
+      checkpoint: { ...checkpointOf(ctx, o), dir: join(ctx.run.checkpointDir, 'ppo') }, onWarning: warner(ctx),
+      onStep: (l) => {
+        const m = metricsLine(l);
+        ctx.run.log({ ...m, step: offset + m.step, 'ppo/step': m.step, 'rlp/stage': 2 });
+        ctx.progress.update(m.step, { 'objective/scores': m['objective/scores'], 'objective/kl': m['objective/kl'] });
+      },
+    });
+    ctx.progress.stop();
+    await saveModelFolder(ctx.engine, ctx.run.modelDir, policy, sftM.tokenizer);
+    const outs = await writeEvalOutputs(ctx, policy, sftM.tokenizer, j.evalData, gen, NO_CONTROL, generatorName(o.outputDir));
+    return { model: ctx.run.modelDir, reward_model: rmDir, samples: j.samples ?? samplesFile, instructions: samples.length, reward_model_summary: rmSummary,
+      steps: r.steps, skipped_prompts: r.skippedPrompts, resumed_from: r.resumedFrom ?? null, final: lastOf(ctx.run), ...outs };
+  });
+}
+
+export interface RlpSamplesJob { ppoModel: string; data: string; config?: Partial<RLPConfig> }
+
+/** Only RLP's first step: samples.json of the PPO policy, for runs of both variants (runRlp's `samples`). */
+export async function runRlpSamples(o: JobOptions, j: RlpSamplesJob): Promise<JobResult> {
+  const seed = o.seed ?? 1;
+  const config = resolveRlpConfig({ seed, ...j.config });
+  const prompts = readInstructions(j.data, '--data');
+  const engine = await engineOf(o);
+  const ppoM = await loadModelFolder(engine, j.ppoModel, '--ppo-model', 'policy');
+  const sampling = { n: config.n, temperature: config.temperature, topP: config.topP, maxNewTokens: config.maxNewTokens, maxInstructions: config.maxInstructions, seed: config.seed };
+  const ctx = open(o, engine, 'rlp-samples', { sampling }, { ppoModel: j.ppoModel, data: j.data });
+  return within(ctx, async () => {
+    const n = config.maxInstructions === null ? prompts.length : Math.min(prompts.length, config.maxInstructions);
+    ctx.progress.start(`rlp: ${config.n} samples per instruction`, n);
+    const samples = await sampleRlpOutputs(ctx.engine, ppoM.model, ppoM.tokenizer, prompts, config, (d) => ctx.progress.update(d));
+    ctx.progress.stop();
+    writeFileAtomic(ctx.run.path('samples.json'), JSON.stringify(samples));
+    const distinct = samples.reduce((a, s) => a + new Set(s.outputs).size, 0) / Math.max(1, samples.length);
+    const m = { step: 1, instructions: samples.length, 'samples/distinct_per_instruction': distinct };
+    ctx.run.log(m);
+    return { samples: ctx.run.path('samples.json'), ...m };
+  });
+}

@@ -19,6 +19,11 @@ import { PPO_HELP, PPO_METHOD_DEFAULTS } from '../../methods/ppo.ts';
 import { QUARK_DEFAULTS, QUARK_HELP } from '../../methods/quark.ts';
 import { DPO_HELP, DPO_METHOD_DEFAULTS } from '../../methods/dpo.ts';
 import { ARCHITECTURES } from '../../experiments/presets.ts';
+import { TREEBON_DEFAULTS, TREEBON_HELP } from '../../methods/treebon.ts';
+import { RLP_DEFAULTS, RLP_HELP } from '../../methods/rlp.ts';
+import { runRlp, runTreeBoN } from '../../methods/jobs.ts';
+import { farmEquivalence } from '../../experiments/equivalence.ts';
+import { createWorld } from '../../world/index.ts';
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const camel = (k: string) => k.replace(/[-_]([a-z0-9])/g, (_, c: string) => c.toUpperCase());
@@ -278,6 +283,58 @@ export function register(program: Command): void {
       const config = methodConfig(f, Object.keys(DPO_HELP), 'DPO', given(cmd, fields));
       const r = await runDpo(jobOptions(f), { model: f.model, preferences: f.preferences, evalPreferences: f.evalPreferences, evalData: f.evalData, config, generation: given(cmd, gen) });
       report('dpo', f, r, t0);
+    });
+  }
+
+  // ---- treebon (tree-search best-of-n)
+  {
+    const cmd = common(program.command('treebon').description('TreeBoN decoding: best-of-N as a tree search over a forked KV cache, prefixes ranked by the weighted implicit DPO reward (or a reward model), the reward model\'s choice among the leaves'), 'treebon', false)
+      .requiredOption('--model <dir>', 'the sampling policy (the paper: the SFT model)')
+      .requiredOption('--reward-model <dir>', 'the final scorer (same tokenizer as the policy)')
+      .requiredOption('--data <file>', 'instructions, JSON or JSONL')
+      .option('--dpo-model <dir>', 'partial reward implicit-dpo: the DPO-trained model')
+      .option('--ref-model <dir>', 'partial reward implicit-dpo: the DPO model\'s reference (default: --model)')
+      .option('--partial-reward-model <dir>', 'partial reward reward-model: the model read on prefixes (default: --reward-model)')
+      .option('--keep-candidates', 'also write every leaf and its reward (candidates.json)');
+    const fields = addFields(cmd, TREEBON_HELP, TREEBON_DEFAULTS as unknown as Record<string, unknown>, { skip: ['seed'] });
+    cmd.action(async (f) => {
+      const t0 = t();
+      const config = methodConfig(f, [...Object.keys(TREEBON_HELP), 'keepCandidates'], 'TreeBoN', { ...given(cmd, fields), ...(f.keepCandidates ? { keepCandidates: true } : {}) });
+      const r = await runTreeBoN(jobOptions(f), { model: f.model, rewardModel: f.rewardModel, dpoModel: f.dpoModel, refModel: f.refModel,
+        partialRewardModel: f.partialRewardModel, data: f.data, config });
+      report('treebon', f, r, t0);
+    });
+  }
+
+  // ---- rlp (reward learning on policy)
+  {
+    const cmd = common(program.command('rlp').description('RLP: retrain the reward model on the PPO policy\'s outputs (uml: multi-view information bottleneck on its hidden state; spg: synthetic pairs from equivalence groups), then PPO again from --model'), 'rlp', true)
+      .requiredOption('--variant <uml|spg>', 'RLP-UML or RLP-SPG')
+      .requiredOption('--model <dir>', 'the SFT model (the new reward model and the second PPO run start from it)')
+      .requiredOption('--ppo-model <dir>', 'the first PPO run\'s policy (its outputs are sampled)')
+      .option('--reward-model <dir>', 'the first run\'s reward model (spg: ranks each group\'s outputs)')
+      .requiredOption('--preferences <file>', 'the preference pairs the first reward model learned from')
+      .option('--eval-preferences <file>', 'held-out preference pairs: the new reward model\'s eval/accuracy')
+      .requiredOption('--data <file>', 'unlabeled instructions (sampled, then rolled out by PPO)')
+      .option('--samples <file>', 'samples.json of an earlier farm rlp run of the same --ppo-model (skips sampling)')
+      .option('--equivalence <text|farm>', 'spg: semantic equivalence of outputs: normalized text, or the farm world\'s checker', 'text')
+      .option('--world-seed <n>', 'the farm world of --equivalence farm', intArg('--world-seed', 0), 1);
+    const fields = addFields(cmd, RLP_HELP, RLP_DEFAULTS as unknown as Record<string, unknown>, { skip: ['seed'] });
+    const rmF = addFields(cmd, REWARD_MODEL_HELP, REWARD_MODEL_DEFAULTS, { prefix: 'rm', skip: ['seed'] });
+    const ppoF = addFields(cmd, PPO_HELP as Record<string, string>, PPO_METHOD_DEFAULTS as unknown as Record<string, unknown>, { prefix: 'ppo' });
+    const gen = evalOutputs(cmd);
+    cmd.action(async (f) => {
+      const t0 = t();
+      if (f.variant !== 'uml' && f.variant !== 'spg') throw new ConfigError(`--variant must be uml or spg, got ${f.variant}`);
+      if (f.equivalence !== 'text' && f.equivalence !== 'farm') throw new ConfigError(`--equivalence must be text or farm, got ${f.equivalence}`);
+      if (f.variant !== 'spg' && cmd.getOptionValueSource('equivalence') === 'cli') throw new ConfigError('--equivalence serves --variant spg only');
+      const file = f.config ? readConfigFile(f.config, [...Object.keys(RLP_HELP), 'seed', 'rewardModel', 'ppo'], 'RLP') : {};
+      const config = { ...file, ...given(cmd, fields), rewardModel: { ...(file.rewardModel as object ?? {}), ...given(cmd, rmF) }, ppo: { ...(file.ppo as object ?? {}), ...given(cmd, ppoF) } };
+      const equivalence = f.equivalence === 'farm' ? farmEquivalence(createWorld({ seed: f.worldSeed })) : undefined;
+      const r = await runRlp(jobOptions(f), { variant: f.variant, model: f.model, ppoModel: f.ppoModel, rewardModel: f.rewardModel, preferences: f.preferences,
+        evalPreferences: f.evalPreferences, data: f.data, samples: f.samples, evalData: f.evalData, config, generation: given(cmd, gen),
+        equivalence, equivalenceName: f.equivalence === 'farm' ? `farm:${f.worldSeed}` : 'normalized-text' });
+      report(`rlp (${f.variant})`, f, r, t0);
     });
   }
 }
