@@ -56,7 +56,7 @@ try {
   emit({ bench: 'methods', figure: 'rollout_ratio_vs_sampler_same_shape', value: rolloutRate / shapeRef, unit: 'x', config: { ...rcfg, note: 'the same prompts and mean length, no stops: the cost of stops, tails and decoding' },
     reference: { name: 'sampler on the rollouts\' shape', value: shapeRef, source: 'measured side by side' } });
 
-  for (const m of ['sft', 'reward-model/pool-train', 'pairs', 'best-of-n/pool-train', 'expert-iteration/pool-train', 'feedme/pool-train', 'reward-conditioning/pool-train', 'ppo/pool-train', 'quark/pool-train', 'dpo/pool-train']) {
+  for (const m of ['sft', 'reward-model/pool-train', 'pairs', 'best-of-n/pool-train', 'expert-iteration/pool-train', 'feedme/pool-train', 'reward-conditioning/pool-train', 'ppo/pool-train', 'quark/pool-train', 'dpo/pool-train', 'treebon/pool-train', 'rlp-samples/pool-train', 'rlp-uml/pool-train', 'rlp-spg/pool-train']) {
     const s = stage(m);
     if (!s) continue;
     const name = m.split('/')[0];
