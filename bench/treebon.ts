@@ -3,9 +3,11 @@
 // comparisons, as the TreeBoN paper: at equal compute (TreeBoN N = 16 vs best-of-16, and vs the best-of-k whose
 // generated tokens match TreeBoN's) and at 1/16 of the compute (TreeBoN N = 8 vs best-of-128). Figures: wall
 // time, generated tokens, TreeBoN's win-rate against best-of-n's outputs by the evaluation pool and by the panel
-// (head to head, ± standard error), and gold quality. Best-of-k for every k comes from one best-of-128 pass
-// (the samples of best-of-k are the first k of best-of-128: same RNG streams).
-// Flags: --preset NAME, --seed S, --dir DIR (reuse or keep the pipeline folder), --instructions N (first N eval).
+// (head to head, ± standard error), and gold quality. Best-of-k for every k comes from one sampling pass of the
+// largest k (the samples of best-of-k are the first k of best-of-K: same RNG streams): best-of-32 on the eval
+// split, best-of-128 on its first --sixteenth-instructions (default 200; 128 samples each cost most of the run).
+// Flags: --preset NAME, --seed S, --dir DIR (reuse or keep the pipeline folder), --instructions N (first N eval),
+// --sixteenth-instructions N.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,28 +44,26 @@ try {
   const config = { preset: presetName, seed, instructions: records.length, maxNewTokens: maxNew, temperature: tb.temperature ?? 1, topP: tb.topP ?? 0.9,
     machine: 'shared 2 cores (wall times are noisy; tokens are exact)', setup_s: Math.round(setupS) };
 
-  // best-of-128 once: every best-of-k is its first k samples
-  let t = performance.now();
-  const big = await bestOfN(engine, sft.model, rm.model, sft.tokenizer, records, { n: 128, temperature: config.temperature, topP: config.topP, maxNewTokens: maxNew, seed, keepCandidates: true, promptBatchSize: 8 });
-  const big_s = (performance.now() - t) / 1000;
-  const bonK = (k: number) => {
-    const chosen = big.candidates!.map((c) => c.slice(0, k).reduce((b, x) => (x.reward > b.reward ? x : b)));
-    return { outputs: records.map((r, i) => ({ instruction: r.instruction, input: r.input, output: chosen[i].output, generator: `best-of-${k}` })),
-      tokens: big.candidates!.reduce((a, c) => a + c.slice(0, k).reduce((s, x) => s + x.tokens.length, 0), 0) };
-  };
-  t = performance.now();
-  const bon16run = await bestOfN(engine, sft.model, rm.model, sft.tokenizer, records, { n: 16, temperature: config.temperature, topP: config.topP, maxNewTokens: maxNew, seed });
-  const bon16_s = (performance.now() - t) / 1000;
-
-  const run = async (c: Partial<TreeBoNConfig>) => {
+  const sub = records.slice(0, flag('sixteenth-instructions', 200));
+  const pass = async (recs: typeof records, n: number) => {
     const t1 = performance.now();
-    const r = await treeBoN(engine, { policy: sft.model, reward: rm.model, dpo: dpo.model, ref: sft.model, tokenizer: sft.tokenizer, records, config: { ...tb, ...c, seed } });
+    const r = await bestOfN(engine, sft.model, rm.model, sft.tokenizer, recs, { n, temperature: config.temperature, topP: config.topP, maxNewTokens: maxNew, seed, keepCandidates: true, promptBatchSize: 8 });
+    return { r, s: (performance.now() - t1) / 1000 };
+  };
+  const bonK = (p: Awaited<ReturnType<typeof pass>>, recs: typeof records, k: number) => {
+    const chosen = p.r.candidates!.map((c) => c.slice(0, k).reduce((b, x) => (x.reward > b.reward ? x : b)));
+    return { outputs: recs.map((r, i) => ({ instruction: r.instruction, input: r.input, output: chosen[i].output, generator: `best-of-${k}` })),
+      tokens: p.r.candidates!.reduce((a, c) => a + c.slice(0, k).reduce((s, x) => s + x.tokens.length, 0), 0) };
+  };
+  const run = async (recs: typeof records, c: Partial<TreeBoNConfig>) => {
+    const t1 = performance.now();
+    const r = await treeBoN(engine, { policy: sft.model, reward: rm.model, dpo: dpo.model, ref: sft.model, tokenizer: sft.tokenizer, records: recs, config: { ...tb, ...c, seed } });
     return { r, s: (performance.now() - t1) / 1000 };
   };
   const versus = async (name: string, tree: Awaited<ReturnType<typeof run>>, bon: ReturnType<typeof bonK>, k: number, bonS: number | null, ref: { name: string; value: number } | null) => {
     const tOut = tree.r.outputs.map((o) => ({ instruction: o.instruction, input: o.input, output: o.output, generator: o.generator }));
     const ev = await evaluateOutputs(world, ['pool', 'panel'], seed, bon.outputs, tOut, SILENT);
-    const c = { ...config, comparison: name, treebon: { n: tree.r.metrics['treebon/n'], branchingFactor: tree.r.metrics['treebon/branching_factor'], depth: tree.r.metrics['treebon/depth'] }, bestOf: k };
+    const c = { ...config, instructions: tree.r.outputs.length, comparison: name, treebon: { n: tree.r.metrics['treebon/n'], branchingFactor: tree.r.metrics['treebon/branching_factor'], depth: tree.r.metrics['treebon/depth'] }, bestOf: k };
     const tokens = tree.r.metrics['treebon/generated_tokens'];
     emit({ bench: 'treebon', figure: `${name}/treebon_generated_tokens`, value: tokens, unit: 'tokens', config: { ...c, partialRewardTokensPerModel: tree.r.metrics['treebon/partial_reward_tokens'] } });
     emit({ bench: 'treebon', figure: `${name}/bon_generated_tokens`, value: bon.tokens, unit: 'tokens', config: c });
@@ -80,14 +80,15 @@ try {
   };
 
   // equal compute: the same N (the paper's budget, N x l_max tokens), and the best-of-k that generated as many tokens
-  const t16 = await run({ n: 16, branchingFactor: 4, depth: 4 });
-  const b16 = bonK(16);
-  void bon16run;  // its wall time only (its samples are best-of-128's first 16)
-  await versus('equal_n', t16, b16, 16, bon16_s, { name: 'TreeBoN paper, equal compute: about 60-65%', value: 62.5 });
-  const perSample = big.candidates!.reduce((a, c) => a + c.reduce((s, x) => s + x.tokens.length, 0), 0) / (128 * records.length);
-  const kMatch = Math.min(128, Math.max(1, Math.round(t16.r.metrics['treebon/generated_tokens'] / (perSample * records.length))));
-  await versus('equal_tokens', t16, bonK(kMatch), kMatch, null, { name: 'TreeBoN paper, equal compute: about 60-65%', value: 62.5 });
+  const b16run = await pass(records, 16);  // wall time of best-of-16 alone
+  const t16 = await run(records, { n: 16, branchingFactor: 4, depth: 4 });
+  const p32 = await pass(records, 32);
+  await versus('equal_n', t16, bonK(p32, records, 16), 16, b16run.s, { name: 'TreeBoN paper, equal compute: about 60-65%', value: 62.5 });
+  const perSample = p32.r.candidates!.reduce((a, c) => a + c.reduce((s, x) => s + x.tokens.length, 0), 0) / (32 * records.length);
+  const kMatch = Math.min(32, Math.max(1, Math.round(t16.r.metrics['treebon/generated_tokens'] / (perSample * records.length))));
+  await versus('equal_tokens', t16, bonK(p32, records, kMatch), kMatch, null, { name: 'TreeBoN paper, equal compute: about 60-65%', value: 62.5 });
   // 1/16 of the compute: N = 8 roots against best-of-128
-  const t8 = await run({ n: 8, branchingFactor: 4, depth: 4 });
-  await versus('sixteenth', t8, bonK(128), 128, big_s, { name: 'TreeBoN paper, N = 8 vs best-of-128 (6.3% of the compute): 55%', value: 55 });
+  const p128 = await pass(sub, 128);
+  const t8 = await run(sub, { n: 8, branchingFactor: 4, depth: 4 });
+  await versus('sixteenth', t8, bonK(p128, sub, 128), 128, p128.s, { name: 'TreeBoN paper, N = 8 vs best-of-128 (6.3% of the compute): 55%', value: 55 });
 } finally { if (!keep) rmSync(out, { recursive: true, force: true }); }
