@@ -80,6 +80,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   farm::addon::RegisterGenerate(env, exports);
   farm::addon::RegisterKernels(env, exports);
   farm::addon::RegisterCuda(env, exports);
+  farm::addon::RegisterProfile(env, exports);
   return exports;
 }
 NODE_API_MODULE(farm, Init)

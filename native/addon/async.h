@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 #include "farm/common.h"
+#include "farm/profile.h"
 
 namespace farm::addon {
 
@@ -43,6 +44,7 @@ class NativeExecutor {
   };
   NativeExecutor() { std::thread([this] { loop(); }).detach(); }
   void loop() {
+    prof::set_thread_name("native worker thread: jobs and kernels");
     for (;;) {
       Job* job;
       {
@@ -76,8 +78,11 @@ class PromiseTask : public Napi::AsyncWorker {
   using Done = std::function<Napi::Value(Napi::Env)>;
   using Release = std::function<void()>;
 
-  static Napi::Promise Start(Napi::Env env, int threads, Work work, Done done, Release release = nullptr) {
+  // name: what the profiler's trace calls the job (a string literal).
+  static Napi::Promise Start(Napi::Env env, int threads, Work work, Done done, Release release = nullptr,
+                             const char* name = "native job") {
     auto* t = new PromiseTask(env, threads, std::move(work), std::move(done), std::move(release));
+    t->name_ = name;
     Napi::Promise p = t->deferred_.Promise();
     t->Queue();
     return p;
@@ -88,6 +93,7 @@ class PromiseTask : public Napi::AsyncWorker {
     try {
       NativeExecutor::get().run([this] {
         set_num_threads(threads_);
+        prof::Scope job(name_, 0, 0, prof::kJob);
         work_();
       });
     } catch (const std::exception& e) {
@@ -97,6 +103,7 @@ class PromiseTask : public Napi::AsyncWorker {
     }
   }
   void OnOK() override {
+    settled();
     if (release_) release_();
     try {
       deferred_.Resolve(done_ ? done_(Env()) : Env().Undefined());
@@ -105,6 +112,7 @@ class PromiseTask : public Napi::AsyncWorker {
     }
   }
   void OnError(const Napi::Error& e) override {
+    settled();
     if (release_) release_();
     deferred_.Reject(e.Value());
   }
@@ -112,12 +120,21 @@ class PromiseTask : public Napi::AsyncWorker {
  private:
   PromiseTask(Napi::Env env, int threads, Work w, Done d, Release r)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), threads_(threads), work_(std::move(w)),
-        done_(std::move(d)), release_(std::move(r)) {}
+        done_(std::move(d)), release_(std::move(r)), queued_ns_(prof::enabled() ? prof::now_ns() : 0) {}
+  // The async span: from the call on the JS thread to the settling of its Promise.
+  void settled() {
+    if (!queued_ns_ || !prof::enabled()) return;
+    prof::Record r;
+    r.name = name_;
+    prof::record_span(r, queued_ns_, prof::now_ns(), prof::kAsync);
+  }
   Napi::Promise::Deferred deferred_;
   int threads_;
   Work work_;
   Done done_;
   Release release_;
+  int64_t queued_ns_;
+  const char* name_ = "native job";
 };
 
 }  // namespace farm::addon

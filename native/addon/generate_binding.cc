@@ -193,7 +193,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
           for (size_t i = 0; i < out->size(); i++) a[i] = (*out)[i];
           return a;
         },
-        hold());
+        hold(), "session.addPrompts");
   }
 
   // sample({slots: Int32Array, steps, maxNewTokens, temperature, topK, topP, seed, stopTokens: Int32Array, threads})
@@ -254,7 +254,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
           r.Set("generated", gen);
           return r;
         },
-        hold());
+        hold(), "session.sample");
   }
 
   // fork({parent, streams: Float64Array}) -> Int32Array of new slots (synchronous: a cache copy).
@@ -314,7 +314,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
           if (s->weights().cfg.scalar_head) r.Set("value", f32_copy(env, val->data(), val->size()));
           return r;
         },
-        hold());
+        hold(), "session.extend");
   }
 
   // nextLogits({slot, threads}) -> Promise<{logits?: Float32Array, value?: number}>
@@ -338,7 +338,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
           if (s->weights().cfg.scalar_head) r.Set("value", *value);
           return r;
         },
-        hold());
+        hold(), "session.nextLogits");
   }
 
   Napi::Value Info(const Napi::CallbackInfo& info) {

@@ -213,7 +213,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           if (want_hidden && out->hidden) r.Set("hidden", copy_out(env, out->hidden, n * m->config().hidden_size));
           return r;
         },
-        releaser());
+        releaser(), "model.forward");
   }
 
   // backward({dlogp?, dentropy?, dvalues?, dhidden?, threads}) -> Promise<void>; accumulates into the gradients.
@@ -238,7 +238,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         [m, dl, de, dv, dh, hl, he, hv, hh] {
           m->backward(hl ? dl->data() : nullptr, he ? de->data() : nullptr, hv ? dv->data() : nullptr, hh ? dh->data() : nullptr);
         },
-        nullptr, releaser());
+        nullptr, releaser(), "model.backward");
   }
 
   // forwardBackward({tokens, targets, weights, batch, seqLen, threads}): L = -sum_i weights[i] * logp[i];
@@ -275,7 +275,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           r.Set("tokens", (double)res->second);
           return r;
         },
-        releaser());
+        releaser(), "model.forwardBackward");
   }
 
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
@@ -356,7 +356,7 @@ class OptimizerWrap : public Napi::ObjectWrap<OptimizerWrap> {
           r.Set("clipped", res->second);
           return r;
         },
-        model_wrap_->releaser());
+        model_wrap_->releaser(), "adamw.step");
   }
   Napi::Value State(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

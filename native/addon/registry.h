@@ -9,4 +9,5 @@ void RegisterRL(Napi::Env env, Napi::Object exports);     // rl_binding.cc: GAE,
 void RegisterGenerate(Napi::Env env, Napi::Object exports);  // generate_binding.cc: KV cache, sampling
 void RegisterKernels(Napi::Env env, Napi::Object exports);   // kernel_binding.cc: each kernel, for gradient checks
 void RegisterCuda(Napi::Env env, Napi::Object exports);      // cuda_binding.cc: cudaInfo, CudaModel, CudaAdamW, ...
+void RegisterProfile(Napi::Env env, Napi::Object exports);   // profile_binding.cc: kernel profiler, trace, peaks
 }  // namespace farm::addon

@@ -11,6 +11,7 @@ import { rewardStep, scoreResponses, type PreferencePair, type RewardConfig, typ
 import { dpoStep, type DPOConfig, type DPOPair, type DPOStepStats } from './dpo.ts';
 import type { PromptResponse } from './rl.ts';
 import * as ckpt from './checkpoint.ts';
+import * as prof from './profile.ts';
 
 export type Backend = 'auto' | 'cpu' | 'cuda';
 export interface EngineOptions {
@@ -29,6 +30,12 @@ export interface EngineOptions {
   threads?: number;
   /** Seed for model initialization and sampling. */
   seed?: number;
+  /**
+   * Record every native kernel call (process-wide) for engine.profile(); 'trace' also keeps the events for
+   * engine.writeTrace(). FARM_PROFILE=1 turns it on and prints the table at exit; FARM_TRACE=file.json
+   * writes a Chrome trace at exit.
+   */
+  profile?: boolean | 'trace';
 }
 
 export interface ForwardResult {
@@ -112,7 +119,33 @@ export class Engine {
         memoryBytes: cuda.device?.memoryBytes, multiprocessors: cuda.device?.multiprocessors, gemm: Engine.cudaInfo().gemm,
         emulated: cuda.emulated }
       : { backend: 'cpu', name: cpus()[0]?.model?.trim() || 'CPU', gemm: native.buildInfo().gemm };
+    const envTrace = process.env.FARM_TRACE, envProfile = process.env.FARM_PROFILE;
+    const wantTrace = opts.profile === 'trace' || !!envTrace;
+    const wantTable = wantTrace || opts.profile === true || (!!envProfile && envProfile !== '0');
+    if (wantTable && prof.profilingMode() !== 'trace') prof.setProfiling(wantTrace ? 'trace' : 'aggregate');
+    if (envTrace) prof.atExit('trace', envTrace);
+    if (envProfile && envProfile !== '0') prof.atExit('table', String(threads));
     return new Engine(chosen, threads, seed, device);
+  }
+
+  /**
+   * The kernel profile so far (profiling must be on): one row per kernel, call site and shape with calls,
+   * time, share, achieved GFLOP/s and GB/s against this machine's measured peaks. reset: start afresh after.
+   */
+  async profile(opts: { reset?: boolean } = {}): Promise<prof.ProfileTable> {
+    if (prof.profilingMode() === 'off') throw new Error('profiling is off: create the engine with { profile: true } or set FARM_PROFILE=1');
+    const t = await prof.profileTable({ threads: this.threads });
+    if (opts.reset) prof.resetProfile();
+    return t;
+  }
+  /** Clears the profile (table, trace events, JS phases). */
+  resetProfile(): void { prof.resetProfile(); }
+  /** Runs fn as a named JS-side phase: a span on the trace's "JS phases" track and a line in the profile. */
+  phase<T>(name: string, fn: () => T | Promise<T>): Promise<T> { return prof.phase(name, fn); }
+  /** Writes a Chrome trace-event file (profile: 'trace'); open it in https://ui.perfetto.dev or chrome://tracing. */
+  writeTrace(path: string): void {
+    if (prof.profilingMode() !== 'trace') throw new Error("tracing is off: create the engine with { profile: 'trace' } or set FARM_TRACE=file.json");
+    prof.writeTrace(path);
   }
 
   /** Build details: GEMM implementations, OpenMP, CUDA (compiled in or not). */
@@ -138,12 +171,13 @@ export class Engine {
   /** Forward pass over token sequences of equal length (number[][] or a flat Int32Array with `batch`). */
   async forward(model: Model, tokens: number[][] | Int32Array,
     opts: { batch?: number; targets?: Int32Array; logits?: boolean; entropy?: boolean; train?: boolean; hidden?: boolean } = {}): Promise<ForwardResult> {
+    const end = prof.beginPhase('engine.forward');
     const { flat, batch, seqLen } = flatten(tokens, opts.batch);
     const wantLogits = opts.logits ?? (model.config.lm_head && !opts.targets);
     const r = await model.raw.forward({
       tokens: flat, targets: opts.targets, batch, seqLen, train: opts.train ?? false,
       entropy: opts.entropy ?? false, logits: wantLogits, hidden: opts.hidden ?? false, threads: this.threads,
-    });
+    }).finally(end);
     return { batch, seqLen, ...r };
   }
 
@@ -153,7 +187,7 @@ export class Engine {
    * hidden state, forward({hidden: true})); it joins the heads' gradients there and reaches every layer.
    */
   async backward(model: Model, grads: { dlogp?: Float32Array; dentropy?: Float32Array; dvalues?: Float32Array; dhidden?: Float32Array }): Promise<void> {
-    await model.raw.backward({ ...grads, threads: this.threads });
+    await prof.phase('engine.backward', () => model.raw.backward({ ...grads, threads: this.threads }));
   }
 
   /**
@@ -164,6 +198,14 @@ export class Engine {
     if (optimizer.model !== model) throw new Error('sftStep: the optimizer belongs to another model');
     const b = Array.isArray(batch) ? packBatch(batch, { padId: opts.padId ?? 0, maxLen: model.config.max_position_embeddings }) : batch;
     if (b.numTargets === 0) throw new Error('sftStep: the batch has no response tokens to learn');
+    const end = prof.beginPhase('engine.sftStep');
+    try {
+      return await this.sftStepPacked(model, b, optimizer);
+    } finally {
+      end();
+    }
+  }
+  private async sftStepPacked(model: Model, b: TokenBatch, optimizer: Optimizer): Promise<StepStats> {
     model.zeroGrad();
     const { loss, tokens } = await model.raw.forwardBackward({
       tokens: b.tokens, targets: b.targets, weights: b.weights, batch: b.batch, seqLen: b.seqLen, threads: this.threads,
@@ -175,12 +217,12 @@ export class Engine {
 
   /** Samples `n` continuations of every prompt with a shared, prefilled KV cache (see GenerateOptions). */
   generate(model: Model, prompts: number[][], options: GenerateOptions = {}): Promise<Sample[][]> {
-    return generate(this, model, prompts, options);
+    return prof.phase('engine.generate', () => generate(this, model, prompts, options));
   }
 
   /** Log-probs of given responses after their prompts, summed and per token, batched. */
   logprobs(model: Model, prompts: number[][], responses: number[][], opts?: Parameters<typeof logprobs>[4]): Promise<ScoredResponse[]> {
-    return logprobs(this, model, prompts, responses, opts);
+    return prof.phase('engine.logprobs', () => logprobs(this, model, prompts, responses, opts));
   }
 
   /** A forkable KV-cache session (prefill, sample, extend, fork): the building block of tree search (TreeBoN). */
@@ -189,21 +231,21 @@ export class Engine {
   }
 
   /** One PPO optimization phase over a rollout batch (epochs x shuffled minibatches); AlpacaFarm defaults. */
-  ppoStep(args: PPOStepArgs): Promise<PPOStats> { return ppoStep(this, args); }
+  ppoStep(args: PPOStepArgs): Promise<PPOStats> { return prof.phase('engine.ppoStep', () => ppoStep(this, args)); }
 
   /** One Bradley-Terry step of a reward model (scalar head at the last response token). */
   rewardStep(model: Model, pairs: PreferencePair[], optimizer: Optimizer, config?: RewardConfig): Promise<RewardStepStats> {
-    return rewardStep(this, { model, pairs, optimizer, config });
+    return prof.phase('engine.rewardStep', () => rewardStep(this, { model, pairs, optimizer, config }));
   }
 
   /** Reward-model scores of prompt+response sequences (scalar head at the last token), in input order. */
   scoreResponses(model: Model, seqs: PromptResponse[], opts?: { batchSize?: number; padId?: number }): Promise<Float32Array> {
-    return scoreResponses(this, model, seqs, opts);
+    return prof.phase('engine.scoreResponses', () => scoreResponses(this, model, seqs, opts));
   }
 
   /** One DPO step (sigmoid, IPO or label-smoothed) against a frozen reference or precomputed reference log-probs. */
   dpoStep(policy: Model, pairs: DPOPair[], optimizer: Optimizer, opts: { ref?: Model; config?: Partial<DPOConfig> } = {}): Promise<DPOStepStats> {
-    return dpoStep(this, { policy, ref: opts.ref, pairs, optimizer, config: opts.config });
+    return prof.phase('engine.dpoStep', () => dpoStep(this, { policy, ref: opts.ref, pairs, optimizer, config: opts.config }));
   }
 
   saveModel(model: Model, dir: string): Promise<void> { return ckpt.saveModel(model, dir); }

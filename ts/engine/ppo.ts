@@ -2,6 +2,7 @@
 // rewards, GAE, whitening, then epochs x shuffled minibatches with gradient accumulation, clipping and AdamW.
 // Policy and value may be two models or one model with an LM head and a scalar head.
 import { Optimizer } from './optimizer.ts';
+import { beginPhase } from './profile.ts';
 import type { Model } from './model.ts';
 import { AdaptiveKLController, FixedKLController, type KLController } from './kl.ts';
 import {
@@ -247,6 +248,7 @@ export async function ppoStep(engine: EngineLike, args: PPOStepArgs): Promise<PP
 
   // ---- recompute what the rollouts lack (no gradient)
   const tRe = now();
+  let endPhase = beginPhase('ppo.score rollouts');
   const oldLogp = R.logp ?? new Float32Array(n);
   const refLogp = R.refLogp ?? new Float32Array(n);
   const oldValues = R.values ?? new Float32Array(n);
@@ -263,6 +265,8 @@ export async function ppoStep(engine: EngineLike, args: PPOStepArgs): Promise<PP
     if (needRef) await run(args.ref!, refLogp, false);
   }
   const recomputeMs = now() - tRe;
+  endPhase();
+  endPhase = beginPhase('ppo.advantages');
 
   // ---- rewards, advantages
   let kernelMs = 0;
@@ -279,8 +283,10 @@ export async function ppoStep(engine: EngineLike, args: PPOStepArgs): Promise<PP
   const advantages = cfg.whitenAdvantages ? whiten(rawAdv, { mask, shiftMean: true }).out : rawAdv;
   const retMoments = moments(returns, { mask }), valMoments = moments(oldValues, { mask });
   kernelMs += now() - tk;
+  endPhase();
 
   // ---- optimization
+  endPhase = beginPhase('ppo.optimize');
   const acc = new Accumulator();
   let fbMs = 0, optMs = 0, gradNormSum = 0, steps = 0, lr = 0;
   const rand = seededRandom(((cfg.seed ?? engine.seed) * 0x9e3779b1 + optimizer.step * 0x85ebca6b) >>> 0);
@@ -324,6 +330,7 @@ export async function ppoStep(engine: EngineLike, args: PPOStepArgs): Promise<PP
       steps++;
     }
   }
+  endPhase();
   klCtl.update(kl.klMean, B);
 
   const s = acc.means();

@@ -6,6 +6,7 @@
 #include <cstring>
 #include "farm/common.h"
 #include "farm/kernels.h"
+#include "farm/profile.h"
 #include "farm/rng.h"
 
 namespace farm {
@@ -178,7 +179,7 @@ ForwardOutputs Transformer::forward(const int32_t* tokens, const int32_t* target
   FARM_CHECK(B >= 1 && T >= 1, "batch shape must be at least [1, 1], got [", B, ", ", T, "]");
   FARM_CHECK(T <= cfg_.max_position_embeddings, "sequence length ", T, " exceeds max_position_embeddings ",
              cfg_.max_position_embeddings);
-  const Kernels& K = cpu_kernels();
+  const Kernels& K = prof::instrument(cpu_kernels());
   const int BT = B * T, C = cfg_.hidden_size, I = cfg_.intermediate_size, V = cfg_.vocab_size, HD = cfg_.head_dim();
   const int NH = cfg_.num_attention_heads, NKV = cfg_.num_key_value_heads, L = cfg_.num_hidden_layers;
   for (int i = 0; i < BT; i++) {
@@ -198,24 +199,39 @@ ForwardOutputs Transformer::forward(const int32_t* tokens, const int32_t* target
   for (int l = 0; l < L; l++) {
     const LayerIdx& w = layers_[l];
     int li = need_backward ? l : 0;
+    prof::set_layer(l);
     float* x = need_backward ? a.res[l] : a.res[l % 2];
     float* xnext = need_backward ? a.res[l + 1] : a.res[(l + 1) % 2];
     K.rmsnorm_forward(a.xn1[li], a.rstd1[li], x, p(w.ln1), BT, C, eps);
+    prof::next_op("q_proj");
     K.gemm(false, true, BT, NH * HD, C, a.xn1[li], C, p(w.q), C, 0.f, a.q[li], NH * HD);
+    prof::next_op("k_proj");
     K.gemm(false, true, BT, NKV * HD, C, a.xn1[li], C, p(w.k), C, 0.f, a.k[li], NKV * HD);
+    prof::next_op("v_proj");
     K.gemm(false, true, BT, NKV * HD, C, a.xn1[li], C, p(w.v), C, 0.f, a.v[li], NKV * HD);
     K.rope(a.q[li], rope_cos_.data(), rope_sin_.data(), B, T, NH, HD, false);
     K.rope(a.k[li], rope_cos_.data(), rope_sin_.data(), B, T, NKV, HD, false);
     K.attention_forward(a.atty[li], a.att[li], a.q[li], a.k[li], a.v[li], B, T, NH, NKV, HD);
-    std::memcpy(a.xmid[li], x, sizeof(float) * (size_t)BT * C);
+    {
+      prof::Scope copy("residual_copy", 0, 8.0 * BT * C);
+      std::memcpy(a.xmid[li], x, sizeof(float) * (size_t)BT * C);
+    }
+    prof::next_op("o_proj");
     K.gemm(false, true, BT, C, NH * HD, a.atty[li], NH * HD, p(w.o), NH * HD, 1.f, a.xmid[li], C);
     K.rmsnorm_forward(a.xn2[li], a.rstd2[li], a.xmid[li], p(w.ln2), BT, C, eps);
+    prof::next_op("gate_proj");
     K.gemm(false, true, BT, I, C, a.xn2[li], C, p(w.gate), C, 0.f, a.gate[li], I);
+    prof::next_op("up_proj");
     K.gemm(false, true, BT, I, C, a.xn2[li], C, p(w.up), C, 0.f, a.up[li], I);
     K.swiglu_forward(a.h[li], a.gate[li], a.up[li], (int64_t)BT * I);
-    std::memcpy(xnext, a.xmid[li], sizeof(float) * (size_t)BT * C);
+    {
+      prof::Scope copy("residual_copy", 0, 8.0 * BT * C);
+      std::memcpy(xnext, a.xmid[li], sizeof(float) * (size_t)BT * C);
+    }
+    prof::next_op("down_proj");
     K.gemm(false, true, BT, C, I, a.h[li], I, p(w.down), I, 1.f, xnext, C);
   }
+  prof::set_layer(-1);
   float* xL = need_backward ? a.res[L] : a.res[L % 2];
   K.rmsnorm_forward(a.xnf, a.rstdf, xL, p(i_norm_), BT, C, eps);
   ForwardOutputs out;
@@ -234,10 +250,12 @@ ForwardOutputs Transformer::forward(const int32_t* tokens, const int32_t* target
       head_x_.resize((size_t)R * C);
       head_targets_.resize(R);
       head_lse_.resize(R); head_logp_.resize(R); head_entropy_.resize(R);
+      prof::Scope gather("lm_head_gather", 0, 8.0 * R * C);
       for (int r = 0; r < R; r++) {
         std::memcpy(head_x_.data() + (size_t)r * C, a.xnf + (size_t)head_rows_[r] * C, sizeof(float) * C);
         head_targets_[r] = targets[head_rows_[r]];
       }
+      prof::next_op("lm_head");
       K.gemm(false, true, R, V, C, head_x_.data(), C, wlm, C, 0.f, a.logits, V);
       K.logsoftmax_forward(head_logp_.data(), with_entropy ? head_entropy_.data() : nullptr, head_lse_.data(), a.logits,
                            head_targets_.data(), R, V);
@@ -252,6 +270,7 @@ ForwardOutputs Transformer::forward(const int32_t* tokens, const int32_t* target
       std::memset(a.logp, 0, sizeof(float) * BT);
       if (with_entropy) std::memset(a.entropy, 0, sizeof(float) * BT);
     } else {
+      prof::next_op("lm_head");
       K.gemm(false, true, BT, V, C, a.xnf, C, wlm, C, 0.f, a.logits, V);
       K.logsoftmax_forward(a.logp, with_entropy ? a.entropy : nullptr, a.lse, a.logits, last_targets_.data(), BT, V);
     }
@@ -261,6 +280,7 @@ ForwardOutputs Transformer::forward(const int32_t* tokens, const int32_t* target
     out.entropy = with_entropy ? a.entropy : nullptr;
   }
   if (cfg_.scalar_head) {
+    prof::Scope score("score_head", 2.0 * BT * C, 4.0 * BT * C);
     const float* ws = p(i_score_w_);
     const float b = *p(i_score_b_);
 #pragma omp parallel for schedule(static)
@@ -282,19 +302,24 @@ void Transformer::backward(const float* dlogp, const float* dentropy, const floa
   FARM_CHECK(!dvalues || cfg_.scalar_head, "a value gradient needs a model with a scalar head");
   FARM_CHECK(!(dlogp || dentropy) || cfg_.lm_head, "a log-prob gradient needs a model with an LM head");
   have_backward_acts_ = false;  // the logits buffer becomes dlogits below: one backward per forward
-  const Kernels& K = cpu_kernels();
+  const Kernels& K = prof::instrument(cpu_kernels());
   Acts& a = *acts_;
   const int B = B_, T = T_, BT = B * T, C = cfg_.hidden_size, I = cfg_.intermediate_size, V = cfg_.vocab_size;
   const int HD = cfg_.head_dim(), NH = cfg_.num_attention_heads, NKV = cfg_.num_key_value_heads, L = cfg_.num_hidden_layers;
 
   float* dxnf = a.dxn;
-  std::memset(dxnf, 0, sizeof(float) * (size_t)BT * C);
+  {
+    prof::Scope zero("zero_fill", 0, 4.0 * BT * C);
+    std::memset(dxnf, 0, sizeof(float) * (size_t)BT * C);
+  }
   if (cfg_.lm_head && (dlogp || dentropy) && !head_skipped_) {
     const float* wlm = cfg_.tie_word_embeddings ? p(i_embed_) : p(i_lm_);
     float* dwlm = cfg_.tie_word_embeddings ? g(i_embed_) : g(i_lm_);
     if (head_rows_.empty()) {
       K.logsoftmax_backward(a.logits, dlogp, dentropy, a.lse, a.entropy, last_targets_.data(), BT, V);
+      prof::next_op("lm_head.dx");
       K.gemm(false, false, BT, C, V, a.logits, V, wlm, C, 0.f, dxnf, C);
+      prof::next_op("lm_head.dw");
       K.gemm(true, false, V, C, BT, a.logits, V, a.xnf, C, 1.f, dwlm, C);
     } else {
       // compact rows: gather the per-row gradients, backward through the head, scatter dx back
@@ -310,12 +335,16 @@ void Transformer::backward(const float* dlogp, const float* dentropy, const floa
       float* dxc = a.dh;  // [BT, I] scratch, free until the MLP backward; R*C <= BT*I is not guaranteed, so check
       std::vector<float> big;
       if ((size_t)R * C > (size_t)BT * I) { big.resize((size_t)R * C); dxc = big.data(); }
+      prof::next_op("lm_head.dx");
       K.gemm(false, false, R, C, V, a.logits, V, wlm, C, 0.f, dxc, C);
+      prof::next_op("lm_head.dw");
       K.gemm(true, false, V, C, R, a.logits, V, head_x_.data(), C, 1.f, dwlm, C);
+      prof::Scope scatter("lm_head_scatter", 0, 8.0 * R * C);
       for (int r = 0; r < R; r++) std::memcpy(dxnf + (size_t)head_rows_[r] * C, dxc + (size_t)r * C, sizeof(float) * C);
     }
   }
   if (cfg_.scalar_head && dvalues) {
+    prof::Scope score("score_head.backward", 4.0 * BT * C, 12.0 * BT * C);
     const float* ws = p(i_score_w_);
     float* dws = g(i_score_w_);
     double db = 0;
@@ -334,29 +363,45 @@ void Transformer::backward(const float* dlogp, const float* dentropy, const floa
 
   for (int l = L - 1; l >= 0; l--) {
     const LayerIdx& w = layers_[l];
+    prof::set_layer(l);
     // MLP: res[l+1] = xmid + h Wd^T
+    prof::next_op("down_proj.dx");
     K.gemm(false, false, BT, I, C, a.dres, C, p(w.down), I, 0.f, a.dh, I);
+    prof::next_op("down_proj.dw");
     K.gemm(true, false, C, I, BT, a.dres, C, a.h[l], I, 1.f, g(w.down), I);
     K.swiglu_backward(a.dgate, a.dup, a.dh, a.gate[l], a.up[l], (int64_t)BT * I);
+    prof::next_op("gate_proj.dx");
     K.gemm(false, false, BT, C, I, a.dgate, I, p(w.gate), C, 0.f, a.dxn, C);
+    prof::next_op("up_proj.dx");
     K.gemm(false, false, BT, C, I, a.dup, I, p(w.up), C, 1.f, a.dxn, C);
+    prof::next_op("gate_proj.dw");
     K.gemm(true, false, I, C, BT, a.dgate, I, a.xn2[l], C, 1.f, g(w.gate), C);
+    prof::next_op("up_proj.dw");
     K.gemm(true, false, I, C, BT, a.dup, I, a.xn2[l], C, 1.f, g(w.up), C);
     K.rmsnorm_backward(a.dres, g(w.ln2), a.dxn, a.xmid[l], p(w.ln2), a.rstd2[l], BT, C, true);
     // Attention: xmid = res[l] + atty Wo^T
+    prof::next_op("o_proj.dx");
     K.gemm(false, false, BT, NH * HD, C, a.dres, C, p(w.o), NH * HD, 0.f, a.datty, NH * HD);
+    prof::next_op("o_proj.dw");
     K.gemm(true, false, C, NH * HD, BT, a.dres, C, a.atty[l], NH * HD, 1.f, g(w.o), NH * HD);
     K.attention_backward(a.dq, a.dk, a.dv, a.datty, a.att[l], a.q[l], a.k[l], a.v[l], B, T, NH, NKV, HD);
     K.rope(a.dq, rope_cos_.data(), rope_sin_.data(), B, T, NH, HD, true);
     K.rope(a.dk, rope_cos_.data(), rope_sin_.data(), B, T, NKV, HD, true);
+    prof::next_op("q_proj.dx");
     K.gemm(false, false, BT, C, NH * HD, a.dq, NH * HD, p(w.q), C, 0.f, a.dxn, C);
+    prof::next_op("k_proj.dx");
     K.gemm(false, false, BT, C, NKV * HD, a.dk, NKV * HD, p(w.k), C, 1.f, a.dxn, C);
+    prof::next_op("v_proj.dx");
     K.gemm(false, false, BT, C, NKV * HD, a.dv, NKV * HD, p(w.v), C, 1.f, a.dxn, C);
+    prof::next_op("q_proj.dw");
     K.gemm(true, false, NH * HD, C, BT, a.dq, NH * HD, a.xn1[l], C, 1.f, g(w.q), C);
+    prof::next_op("k_proj.dw");
     K.gemm(true, false, NKV * HD, C, BT, a.dk, NKV * HD, a.xn1[l], C, 1.f, g(w.k), C);
+    prof::next_op("v_proj.dw");
     K.gemm(true, false, NKV * HD, C, BT, a.dv, NKV * HD, a.xn1[l], C, 1.f, g(w.v), C);
     K.rmsnorm_backward(a.dres, g(w.ln1), a.dxn, a.res[l], p(w.ln1), a.rstd1[l], BT, C, true);
   }
+  prof::set_layer(-1);
   K.embedding_backward(g(i_embed_), a.dres, last_tokens_.data(), BT, C);
 }
 
@@ -366,11 +411,15 @@ void Transformer::add_hidden_grad(float* dxnf, const float* dhidden, size_t n) {
   for (int64_t i = 0; i < (int64_t)n; i++) dxnf[i] += dhidden[i];
 }
 
-void Transformer::zero_grad() { std::memset(grads_->data, 0, sizeof(float) * grads_->size); }
+void Transformer::zero_grad() {
+  prof::Scope scope("zero_grad", 0, 4.0 * grads_->size);
+  std::memset(grads_->data, 0, sizeof(float) * grads_->size);
+}
 
 // Fixed chunks summed in order: the same value for any thread count.
 double Transformer::grad_norm() const {
   const size_t CH = 1 << 16, n = grads_->size, nch = (n + CH - 1) / CH;
+  prof::Scope scope("grad_norm", 2.0 * n, 4.0 * n);
   std::vector<double> part(nch);
   const float* gd = grads_->data;
 #pragma omp parallel for schedule(static)
@@ -388,6 +437,7 @@ double Transformer::grad_norm() const {
 void Transformer::scale_grads(float s) {
   float* gd = grads_->data;
   const int64_t n = grads_->size;
+  prof::Scope scope("scale_grads", (double)n, 8.0 * n);
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; i++) gd[i] *= s;
 }
@@ -406,6 +456,8 @@ AdamW::AdamW(const Transformer& model, const AdamWConfig& c) : cfg(c) {
 void AdamW::step(Transformer& model, float lr) {
   FARM_CHECK(std::isfinite(lr) && lr >= 0, "learning rate must be finite and >= 0, got ", lr);
   t += 1;
+  // reads w, g, m, v and writes w, m, v: 7 floats a parameter
+  prof::Scope scope("adamw", 12.0 * model.num_params(), 28.0 * model.num_params());
   const float b1 = cfg.beta1, b2 = cfg.beta2, eps = cfg.eps;
   const float bc1 = 1.f - (float)std::pow((double)b1, (double)t), bc2 = 1.f - (float)std::pow((double)b2, (double)t);
   const float step = lr / bc1, sbc2 = std::sqrt(bc2);
