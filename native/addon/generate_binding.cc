@@ -117,7 +117,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
                         InstanceMethod("stats", &SessionWrap::Stats)});
   }
 
-  // new DecodeSession(model, {maxSequences, maxLength})
+  // new DecodeSession(model, {maxSequences, maxLength, weights: 'fp32' | 'bf16'})
   SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SessionWrap>(info) {
     Napi::Env env = info.Env();
     Napi::Object model = object_arg(info, 0, "model");
@@ -126,9 +126,12 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     model_ref_ = Napi::Persistent(model);
     int slots = (int)int_field(o, "maxSequences", 0, true, 1, 1 << 20);
     int len = (int)int_field(o, "maxLength", w->cfg.max_position_embeddings, false, 1, w->cfg.max_position_embeddings);
+    Napi::Value wt = o.Get("weights");
+    std::string wtype = wt.IsUndefined() || wt.IsNull() ? "fp32" : wt.IsString() ? wt.As<Napi::String>().Utf8Value() : "?";
+    if (wtype != "fp32" && wtype != "bf16") throw error(env, "weights must be 'fp32' or 'bf16'");
     w->compute_rope(len);
     try {
-      core_ = std::make_shared<DecodeSession>(w, slots, len);
+      core_ = std::make_shared<DecodeSession>(w, slots, len, wtype == "bf16");
     } catch (const std::exception& e) {
       throw error(env, e.what());
     }
@@ -362,8 +365,10 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     Napi::Env env = info.Env();
     Napi::Object r = Napi::Object::New(env);
     r.Set("disposed", !core_);
-    r.Set("kernels", decode::impl_name());  // avx2 | portable
+    r.Set("kernels", decode::impl_name());  // avx512 | avx2 | portable
     if (core_) {
+      r.Set("weights", core_->bf16_weights() ? "bf16" : "fp32");
+      r.Set("packedWeightBytes", (double)core_->packed_weight_bytes());
       r.Set("maxSequences", core_->max_slots());
       r.Set("maxLength", core_->max_len());
       r.Set("cacheBytes", (double)core_->cache_bytes());

@@ -46,9 +46,22 @@ export interface GenerateOptions {
   maxBatchSequences?: number;
   /** Bound on the KV cache of one group, in bytes (default 1 GiB); a prompt's n samples always go together. */
   maxCacheBytes?: number;
+  /**
+   * Weights the decoder streams each step: 'fp32' (exact, the default) or 'bf16' (rounded to bfloat16: half
+   * the bytes, about 1.8x the tokens/s on memory-bound steps; activations and accumulation stay fp32). The
+   * effect on log-probs is measured in test/generate/bf16.test.ts and documented in the README's "Profiling".
+   */
+  decodeWeights?: DecodeWeights;
   /** Decode steps per native call; progress is reported between calls. Default 16. */
   stepsPerCall?: number;
   onProgress?: (p: GenerateProgress) => void;
+}
+
+export type DecodeWeights = 'fp32' | 'bf16';
+function checkDecodeWeights(w: unknown): DecodeWeights {
+  if (w === undefined) return 'fp32';
+  if (w !== 'fp32' && w !== 'bf16') throw new Error(`decodeWeights must be 'fp32' or 'bf16', got ${JSON.stringify(w)}`);
+  return w;
 }
 
 export interface Sample {
@@ -77,8 +90,10 @@ export function sampleStream(promptId: number, j: number): number {
 }
 
 /** The native KV-cache session of the model's backend (the same methods on either). */
-function newSession(model: Model, opts: { maxSequences: number; maxLength: number }): any {
-  return model.backend === 'cuda' ? new native.CudaDecodeSession(model.raw, opts) : new native.DecodeSession(model.raw, opts);
+function newSession(model: Model, opts: { maxSequences: number; maxLength: number; weights: DecodeWeights }): any {
+  if (model.backend !== 'cuda') return new native.DecodeSession(model.raw, opts);
+  if (opts.weights !== 'fp32') throw new Error(`decodeWeights '${opts.weights}' is an option of the CPU decoder; the CUDA backend decodes in fp32`);
+  return new native.CudaDecodeSession(model.raw, { maxSequences: opts.maxSequences, maxLength: opts.maxLength });
 }
 
 function checkInt(name: string, v: unknown, lo: number, hi: number): number {
@@ -124,6 +139,7 @@ export async function generate(engine: EngineLike, model: Model, prompts: number
   prompts.forEach((p, i) => {
     if (p.length >= P) throw new Error(`prompt ${i} has ${p.length} tokens; the model's context (max_position_embeddings) is ${P}, leaving no room to generate`);
   });
+  const decodeWeights = checkDecodeWeights(options.decodeWeights);
   const maxCache = options.maxCacheBytes ?? 2 ** 30;
   if (!(maxCache > 0)) throw new Error(`maxCacheBytes must be > 0, got ${maxCache}`);
   const stopTokens = Int32Array.from(stop);
@@ -143,7 +159,7 @@ export async function generate(engine: EngineLike, model: Model, prompts: number
   const total = prompts.length * n;
   for (const group of groups) {
     const maxLen = Math.min(P, Math.max(...group.map((i) => prompts[i].length)) + maxNew);
-    const session = newSession(model, { maxSequences: group.length * n, maxLength: maxLen });
+    const session = newSession(model, { maxSequences: group.length * n, maxLength: maxLen, weights: decodeWeights });
     try {
       const lengths = Int32Array.from(group.map((i) => prompts[i].length));
       const tokens = Int32Array.from(group.flatMap((i) => Array.from(prompts[i])));
@@ -295,10 +311,12 @@ export class GenerationSession {
   /** @internal */ readonly raw: any;
   readonly model: Model;
   readonly threads: number;
-  constructor(engine: EngineLike, model: Model, opts: { maxSequences: number; maxLength?: number }) {
+  constructor(engine: EngineLike, model: Model, opts: { maxSequences: number; maxLength?: number; decodeWeights?: DecodeWeights }) {
     this.model = model;
     this.threads = engine.threads;
-    this.raw = newSession(model, { maxSequences: opts.maxSequences, maxLength: opts.maxLength ?? model.config.max_position_embeddings });
+    this.raw = newSession(model, {
+      maxSequences: opts.maxSequences, maxLength: opts.maxLength ?? model.config.max_position_embeddings, weights: checkDecodeWeights(opts.decodeWeights),
+    });
   }
   /** Prefills each prompt once and forks it into `copies` sequences; streams[p*copies + j] keys copy j of prompt p. */
   async addPrompts(prompts: number[][], opts: { copies?: number; streams?: number[] } = {}): Promise<number[]> {

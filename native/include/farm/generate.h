@@ -59,7 +59,10 @@ struct TokenRecord {
 class DecodeSession {
  public:
   // max_slots sequences of at most max_len tokens each (prompt + generated, <= max_position_embeddings).
-  DecodeSession(std::shared_ptr<const DecoderWeights> w, int max_slots, int max_len);
+  // The session decodes with its own copy of the linear weights, packed for the decode kernels at its first
+  // run (later changes to the model's weights are not seen): fp32, or with bf16_weights rounded to bf16
+  // (half the bytes per step; activations and accumulation stay fp32).
+  DecodeSession(std::shared_ptr<const DecoderWeights> w, int max_slots, int max_len, bool bf16_weights = false);
   ~DecodeSession();
   DecodeSession(const DecodeSession&) = delete;
   DecodeSession& operator=(const DecodeSession&) = delete;
@@ -68,6 +71,8 @@ class DecodeSession {
   int max_slots() const { return max_slots_; }
   int max_len() const { return max_len_; }
   size_t cache_bytes() const;
+  bool bf16_weights() const { return bf16_; }
+  size_t packed_weight_bytes() const;  // 0 until the first run packs them
 
   // Prefills each prompt once into a new slot and adds copies - 1 more that read the prompt's cache from it
   // (no copy); streams[p*copies + j] keys the RNG of copy j of prompt p. Returns the slots in that order.
@@ -100,6 +105,8 @@ class DecodeSession {
  private:
   struct Slot;
   struct Workspace;
+  struct Packed;
+  void pack_weights();
   struct Chunk { int slot; const int32_t* tokens; int n; bool want_all; };
   bool info_used(int s) const;
   Slot& slot(int s);
@@ -118,6 +125,9 @@ class DecodeSession {
   std::vector<int> free_;
   std::unique_ptr<Workspace> ws_;
   std::unique_ptr<decode::Team> team_;
+  bool bf16_ = false;
+  std::unique_ptr<Packed> packed_;
+  std::shared_ptr<float> kv_arena_;  // K and V of every layer, one allocation
   std::vector<std::unique_ptr<float[], void (*)(void*)>> kcache_, vcache_;  // per layer [slots, NKV, max_len, HD]
 };
 

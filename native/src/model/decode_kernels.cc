@@ -3,38 +3,116 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include "cpu/vecmath.h"
 #include <algorithm>
 #include <cmath>
 #include <vector>
+#include "cpu/vecmath.h"
+#include "farm/common.h"
+#include "farm/profile.h"
 
 namespace farm::decode {
 namespace {
 
-// Micro-tiles of 4 rows of x by 3 rows of W: 12 accumulators + 3 W + 1 x = 16 ymm registers. (An AVX-512
-// 8x3 tile measured slower on Zen 4, which splits 512-bit operations in two.)
-constexpr int MR = 4;
-constexpr int NR = 3;
+// ---- packed linear micro-kernels: a tile of mr rows x P columns over all of K, one FMA chain per output ----
+// TileFn(x, ldx, panel, K, out, ldo, acc): out[m, 0:P] = (acc ? out : 0) + sum_k x[m, k] * panel[k][0:P].
+using TileFn = void (*)(const float* x, int ldx, const void* panel, int K, float* out, int ldo, bool acc);
 
-using MicroFn = void (*)(const float* x, int ldx, const float* W, int ldw, int K, float* out, int ldo, bool acc);
-
-// ---- portable ----
-template <int mr, int nr>
-void micro_portable(const float* x, int ldx, const float* W, int ldw, int K, float* out, int ldo, bool acc) {
-  for (int i = 0; i < mr; i++)
-    for (int j = 0; j < nr; j++) {
-      const float* a = x + (size_t)i * ldx;
-      const float* b = W + (size_t)j * ldw;
-      float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      int k = 0;
-      for (; k + 8 <= K; k += 8)
-        for (int l = 0; l < 8; l++) s[l] += a[k + l] * b[k + l];
-      for (; k < K; k++) s[k & 7] += a[k] * b[k];
-      float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-      float* o = out + (size_t)i * ldo + j;
-      *o = acc ? *o + t : t;
-    }
+inline float bf16_to_f32(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
 }
+inline uint16_t f32_to_bf16(float f) {  // round to nearest even; NaN stays NaN (branchless: vectorizes)
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, quiet = (u >> 16) | 0x40u;
+  return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
+}
+
+// ---- portable: P = 8 ----
+template <int mr, bool bf16>
+void tile_portable(const float* x, int ldx, const void* panel, int K, float* out, int ldo, bool acc) {
+  float c[mr][8] = {};
+  for (int k = 0; k < K; k++) {
+    float w[8];
+    if (bf16)
+      for (int j = 0; j < 8; j++) w[j] = bf16_to_f32(static_cast<const uint16_t*>(panel)[(size_t)k * 8 + j]);
+    else
+      for (int j = 0; j < 8; j++) w[j] = static_cast<const float*>(panel)[(size_t)k * 8 + j];
+    for (int m = 0; m < mr; m++) {
+      const float xv = x[(size_t)m * ldx + k];
+      for (int j = 0; j < 8; j++) c[m][j] += xv * w[j];
+    }
+  }
+  for (int m = 0; m < mr; m++)
+    for (int j = 0; j < 8; j++) out[(size_t)m * ldo + j] = acc ? out[(size_t)m * ldo + j] + c[m][j] : c[m][j];
+}
+
+// ---- AVX2 + FMA: P = 8, up to 8 rows (8 chains hide the FMA latency on two units) ----
+template <int mr, bool bf16>
+__attribute__((target("avx2,fma"))) void tile_avx2(const float* x, int ldx, const void* panel, int K, float* out, int ldo,
+                                                   bool acc) {
+  __m256 c[mr];
+  for (int m = 0; m < mr; m++) c[m] = _mm256_setzero_ps();
+  const char* pb = static_cast<const char*>(panel);
+  const int kb = bf16 ? 16 : 32;  // bytes of one k
+  for (int k = 0; k < K; k++) {
+    if ((k & 3) == 0) _mm_prefetch(pb + (size_t)(k + 64) * kb, _MM_HINT_T0);
+    __m256 w;
+    if (bf16)
+      w = _mm256_castsi256_ps(_mm256_slli_epi32(
+          _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(pb + (size_t)k * 16))), 16));
+    else
+      w = _mm256_loadu_ps((const float*)(pb + (size_t)k * 32));
+    for (int m = 0; m < mr; m++) c[m] = _mm256_fmadd_ps(_mm256_set1_ps(x[(size_t)m * ldx + k]), w, c[m]);
+  }
+  for (int m = 0; m < mr; m++) {
+    float* o = out + (size_t)m * ldo;
+    _mm256_storeu_ps(o, acc ? _mm256_add_ps(c[m], _mm256_loadu_ps(o)) : c[m]);
+  }
+}
+
+// ---- AVX-512: P = 32 (two registers a row), up to 8 rows: 16 chains. BF16 panels interleave columns j and
+// 16 + j in each 32-bit lane, so one load widens to two registers with a shift and a mask. ----
+template <int mr, bool bf16>
+__attribute__((target("avx512f"))) void tile_avx512(const float* x, int ldx, const void* panel, int K, float* out,
+                                                    int ldo, bool acc) {
+  __m512 c0[mr], c1[mr];
+  for (int m = 0; m < mr; m++) c0[m] = c1[m] = _mm512_setzero_ps();
+  const char* pb = static_cast<const char*>(panel);
+  const int kb = bf16 ? 64 : 128;
+  const __m512i hi_mask = _mm512_set1_epi32((int)0xffff0000u);
+  for (int k = 0; k < K; k++) {
+    // 32 k ahead (2-4 KiB): measured best on panels streamed from L3 (farm-bench linear 8 16384 256).
+    _mm_prefetch(pb + (size_t)(k + 32) * kb, _MM_HINT_T0);
+    __m512 w0, w1;
+    if (bf16) {
+      __m512i v = _mm512_loadu_si512((const void*)(pb + (size_t)k * 64));
+      w0 = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, v, 16));  // maskz: GCC 12 warns on the plain form
+      w1 = _mm512_castsi512_ps(_mm512_and_si512(v, hi_mask));
+    } else {
+      if (kb == 128) _mm_prefetch(pb + (size_t)(k + 32) * kb + 64, _MM_HINT_T0);
+      w0 = _mm512_loadu_ps((const float*)(pb + (size_t)k * 128));
+      w1 = _mm512_loadu_ps((const float*)(pb + (size_t)k * 128 + 64));
+    }
+    for (int m = 0; m < mr; m++) {
+      const __m512 xv = _mm512_set1_ps(x[(size_t)m * ldx + k]);
+      c0[m] = _mm512_fmadd_ps(xv, w0, c0[m]);
+      c1[m] = _mm512_fmadd_ps(xv, w1, c1[m]);
+    }
+  }
+  for (int m = 0; m < mr; m++) {
+    float* o = out + (size_t)m * ldo;
+    if (acc) {
+      c0[m] = _mm512_add_ps(c0[m], _mm512_loadu_ps(o));
+      c1[m] = _mm512_add_ps(c1[m], _mm512_loadu_ps(o + 16));
+    }
+    _mm512_storeu_ps(o, c0[m]);
+    _mm512_storeu_ps(o + 16, c1[m]);
+  }
+}
+
 float dot_portable(const float* a, const float* b, int n) {
   float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   int i = 0;
@@ -204,9 +282,12 @@ void silu_mul_portable(float* g, const float* u, int64_t n) {
   for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.f + std::exp(-g[i])) * u[i];
 }
 
+constexpr int kMaxMR = 8;
 struct Impl {
   const char* name;
-  MicroFn micro[MR][NR];
+  int P, MR;            // panel width, rows per tile
+  bool interleave_bf16;  // AVX-512 bf16 layout: columns j and 16 + j share a 32-bit lane
+  TileFn tile[2][kMaxMR];  // [bf16][mr - 1]
   float (*dot)(const float*, const float*, int);
   void (*axpy)(float*, float, const float*, int);
   void (*scores)(const float*, const float*, int, int, int, float, float*);
@@ -214,19 +295,28 @@ struct Impl {
   void (*silu_mul)(float*, const float*, int64_t);
 };
 
-#define FARM_ROW(fn, m) {fn<m, 1>, fn<m, 2>, fn<m, 3>}
-#define FARM_MICRO_TABLE(fn) {FARM_ROW(fn, 1), FARM_ROW(fn, 2), FARM_ROW(fn, 3), FARM_ROW(fn, 4)}
+#define FARM_TILES(fn, b) {fn<1, b>, fn<2, b>, fn<3, b>, fn<4, b>, fn<5, b>, fn<6, b>, fn<7, b>, fn<8, b>}
+#define FARM_TILES4(fn, b) {fn<1, b>, fn<2, b>, fn<3, b>, fn<4, b>, nullptr, nullptr, nullptr, nullptr}
 
 Impl pick() {
   __builtin_cpu_init();
-  // FARM_DECODE_IMPL=portable forces the portable kernels (tests of the fallback, benchmarks).
+  // FARM_DECODE_IMPL=portable|avx2|avx512 forces a kernel set (tests of the fallback, benchmarks).
   const char* force = std::getenv("FARM_DECODE_IMPL");
-  const bool portable = force && std::string(force) == "portable";
-  if (!portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+  const std::string want = force ? force : "";
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f");
+  // AMD cores up to Zen 4 split 512-bit operations in two: AVX2 there, as the GEMM does; AVX-512 on
+  // cores with full-width units.
+  const bool prefer512 = avx512 && !__builtin_cpu_is("amd");
+  if (want != "portable" && avx512 && (want == "avx512" || (want != "avx2" && prefer512)))
+    return {"avx512", 32, 8, true, {FARM_TILES(tile_avx512, false), FARM_TILES(tile_avx512, true)}, cpu::vm().dot,
+            axpy_avx2, scores_avx2, weighted_sum_avx2, silu_mul_avx2};
+  if (want != "portable" && avx2)
     // the AVX2 dot is the CPU kernels' own (cpu/vecmath), the same instruction sequence
-    return {"avx2", FARM_MICRO_TABLE(micro_avx2), cpu::vm().dot, axpy_avx2, scores_avx2, weighted_sum_avx2, silu_mul_avx2};
-  return {"portable", FARM_MICRO_TABLE(micro_portable), dot_portable, axpy_portable, scores_portable,
-          weighted_sum_portable, silu_mul_portable};
+    return {"avx2", 8, 8, false, {FARM_TILES(tile_avx2, false), FARM_TILES(tile_avx2, true)}, cpu::vm().dot, axpy_avx2,
+            scores_avx2, weighted_sum_avx2, silu_mul_avx2};
+  return {"portable", 8, 4, false, {FARM_TILES4(tile_portable, false), FARM_TILES4(tile_portable, true)}, dot_portable,
+          axpy_portable, scores_portable, weighted_sum_portable, silu_mul_portable};
 }
 const Impl& impl() {
   static const Impl t = pick();
@@ -254,44 +344,175 @@ void attend(const float* q, const KVSegment* segs, int nseg, int ld, int HD, flo
   I.weighted_sum(s, segs, nseg, ld, HD, out);
 }
 
-void linear(const float* x, int ldx, int M, int K, const LinearSeg* segs, int nseg, bool accumulate, Team* team) {
+const char* weight_type_name(WeightType t) { return t == WeightType::BF16 ? "bf16" : "fp32"; }
+int panel_width() { return impl().P; }
+
+size_t PackedMatrix::storage_bytes(int N, int K, WeightType t) {
+  const int P = impl().P;
+  return (size_t)((N + P - 1) / P) * (((size_t)K * P * (t == WeightType::BF16 ? 2 : 4) + 63) / 64 * 64);
+}
+
+void PackedMatrix::pack(const float* W, int n, int k, WeightType t, Team* team, uint8_t* storage) {
   const Impl& I = impl();
-  // Blocks of NR output columns over all segments, split into contiguous ranges per thread.
-  int64_t total = 0;
-  int64_t starts[8];  // callers fuse at most a few matrices (q/k/v, gate/up)
+  const int P = I.P;
+  N = n;
+  K = k;
+  type = t;
+  panels = (N + P - 1) / P;
+  const size_t esz = t == WeightType::BF16 ? 2 : 4;
+  panel_bytes_ = ((size_t)K * P * esz + 63) / 64 * 64;
+  const size_t bytes = (size_t)panels * panel_bytes_;  // prefetches past the end never fault
+  if (storage) {
+    data_ = storage;
+  } else {
+    owned_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)));
+    FARM_CHECK(owned_ != nullptr, "out of memory packing decode weights (", bytes, " bytes)");
+    data_ = owned_.get();
+  }
+  prof::Scope scope("decode.pack_weights", 0, (double)N * K * (4 + esz));
+  scope.dims(N, K).flags(t == WeightType::BF16 ? 8 : 0);
+  // Row by row of W (contiguous reads), each into its column of the panel (stride P).
+  auto body = [&](int64_t p0, int64_t p1) {
+    std::vector<uint16_t> row(t == WeightType::BF16 ? K : 0);
+    for (int64_t p = p0; p < p1; p++) {
+      uint8_t* dst = data_ + (size_t)p * panel_bytes_;
+      const int n0 = (int)p * P;
+      for (int j = 0; j < P; j++) {
+        const int col = n0 + j;
+        const float* src = W + (size_t)col * K;
+        if (t == WeightType::F32) {
+          float* d = reinterpret_cast<float*>(dst) + j;
+          if (col < N) for (int kk = 0; kk < K; kk++) d[(size_t)kk * P] = src[kk];
+          else for (int kk = 0; kk < K; kk++) d[(size_t)kk * P] = 0.f;
+        } else {
+          // AVX-512 layout: the 32-bit lane l holds columns l (low half) and 16 + l (high half).
+          const int slot = I.interleave_bf16 ? (j < 16 ? 2 * j : 2 * (j - 16) + 1) : j;
+          uint16_t* d = reinterpret_cast<uint16_t*>(dst) + slot;
+          if (col < N) {
+            for (int kk = 0; kk < K; kk++) row[kk] = f32_to_bf16(src[kk]);  // contiguous: vectorized
+            for (int kk = 0; kk < K; kk++) d[(size_t)kk * P] = row[kk];
+          } else {
+            for (int kk = 0; kk < K; kk++) d[(size_t)kk * P] = 0;
+          }
+        }
+      }
+    }
+  };
+  if (team && team->size() > 1 && (int64_t)N * K >= (1 << 16)) team->split(panels, body);
+  else body(0, panels);
+}
+
+namespace {
+// Runs the tiles of panels [b0, b1) of the flattened segment list over rows [0, M). Partial panels (the last
+// columns of a matrix) compute into a scratch tile; an element's value is the same either way.
+struct PanelRange {
+  const PackedSeg* segs;
+  int nseg;
+  const int64_t* starts;
+};
+inline int seg_of(const PanelRange& r, int64_t b, int s) {
+  while (s + 1 < r.nseg && b >= r.starts[s + 1]) s++;
+  return s;
+}
+}  // namespace
+
+void linear(const float* x, int ldx, int M, const PackedSeg* segs, int nseg, bool accumulate, Team* team) {
+  const Impl& I = impl();
+  const int P = I.P, MR = I.MR;
   if (nseg > 8) {
-    for (int s = 0; s < nseg; s += 8) linear(x, ldx, M, K, segs + s, std::min(8, nseg - s), accumulate, team);
+    for (int s = 0; s < nseg; s += 8) linear(x, ldx, M, segs + s, std::min(8, nseg - s), accumulate, team);
     return;
   }
+  int64_t starts[8], total = 0, n_all = 0;
+  const int K = segs[0].W->K;
+  double wbytes = 0;
   for (int s = 0; s < nseg; s++) {
+    FARM_CHECK(segs[s].W->K == K, "internal: fused decode linears need equal K");
     starts[s] = total;
-    total += (segs[s].N + NR - 1) / NR;
+    total += segs[s].W->panels;
+    n_all += segs[s].W->N;
+    wbytes += (double)segs[s].W->N * K * (segs[s].W->type == WeightType::BF16 ? 2 : 4);
   }
-  // Many rows (prefill): chunks of rows whose x stays in L2 (~256 KB) while this thread's weights pass by.
+  const bool bf16 = segs[0].W->type == WeightType::BF16;
+  // Weights once, x once, out written (and read when accumulating).
+  prof::Scope scope("decode.linear", 2.0 * M * n_all * K,
+                    wbytes + 4.0 * ((double)M * K + (double)M * n_all * (accumulate ? 2 : 1)));
+  scope.dims(M, n_all, K).flags(bf16 ? 8 : 0);
+  // Many rows (prefill): chunks of rows whose x stays in L2 (~256 KB) while this thread's panels pass by.
   const int MC = std::max(MR, (int)((65536 / std::max(K, 1)) / MR * MR));
+  const PanelRange pr{segs, nseg, starts};
   auto run = [&](int64_t b0, int64_t b1) {
+    alignas(64) float scratch[kMaxMR * 32];
     for (int mc = 0; mc < M; mc += MC) {
       const int mend = std::min(M, mc + MC);
       int s = 0;
       for (int64_t b = b0; b < b1; b++) {
-        while (s + 1 < nseg && b >= starts[s + 1]) s++;
-        const LinearSeg& g = segs[s];
-        int n0 = (int)(b - starts[s]) * NR, nr = std::min(NR, g.N - n0);
-        const float* W = g.W + (size_t)n0 * K;
+        s = seg_of(pr, b, s);
+        const PackedSeg& g = segs[s];
+        const int p = (int)(b - starts[s]), n0 = p * P, nv = std::min(P, g.W->N - n0);
+        const TileFn* tiles = I.tile[g.W->type == WeightType::BF16];
         for (int m0 = mc; m0 < mend; m0 += MR) {
-          int mr = std::min(MR, mend - m0);
-          I.micro[mr - 1][nr - 1](x + (size_t)m0 * ldx, ldx, W, K, K, g.out + (size_t)m0 * g.ldo + n0, g.ldo, accumulate);
+          const int mr = std::min(MR, mend - m0);
+          float* o = g.out + (size_t)m0 * g.ldo + n0;
+          if (nv == P) {
+            tiles[mr - 1](x + (size_t)m0 * ldx, ldx, g.W->panel(p), K, o, g.ldo, accumulate);
+            continue;
+          }
+          tiles[mr - 1](x + (size_t)m0 * ldx, ldx, g.W->panel(p), K, scratch, P, false);
+          for (int r = 0; r < mr; r++)
+            for (int j = 0; j < nv; j++) {
+              float* e = o + (size_t)r * g.ldo + j;
+              *e = accumulate ? *e + scratch[r * P + j] : scratch[r * P + j];
+            }
         }
       }
     }
   };
   // Small products stay on the calling thread (waking the team costs about a microsecond).
-  const int64_t work = total * NR * (int64_t)M * K;
+  const int64_t work = total * P * (int64_t)M * K;
   if (team && team->size() > 1 && work >= (1 << 15)) {
     team->split(total, [&](int64_t b0, int64_t b1) { run(b0, b1); });
     return;
   }
   run(0, total);
+}
+
+void linear_swiglu(const float* x, int ldx, int M, const PackedMatrix& gate, const PackedMatrix& up, float* h, int ldh,
+                   Team* team) {
+  const Impl& I = impl();
+  const int P = I.P, MR = I.MR, K = gate.K;
+  FARM_CHECK(up.K == K && up.N == gate.N && up.type == gate.type, "internal: gate and up shapes differ");
+  const bool bf16 = gate.type == WeightType::BF16;
+  const double wbytes = 2.0 * gate.N * K * (bf16 ? 2 : 4);
+  prof::Scope scope("decode.linear_swiglu", 4.0 * M * gate.N * K + 6.0 * M * gate.N,
+                    wbytes + 4.0 * ((double)M * K + (double)M * gate.N));
+  scope.dims(M, 2 * gate.N, K).flags(bf16 ? 8 : 0);
+  const int MC = std::max(MR, (int)((65536 / std::max(K, 1)) / MR * MR));
+  const TileFn* tiles = I.tile[bf16];
+  auto run = [&](int64_t p0, int64_t p1) {
+    alignas(64) float tg[kMaxMR * 32], tu[kMaxMR * 32];
+    for (int mc = 0; mc < M; mc += MC) {
+      const int mend = std::min(M, mc + MC);
+      for (int64_t p = p0; p < p1; p++) {
+        const int n0 = (int)p * P, nv = std::min(P, gate.N - n0);
+        for (int m0 = mc; m0 < mend; m0 += MR) {
+          const int mr = std::min(MR, mend - m0);
+          tiles[mr - 1](x + (size_t)m0 * ldx, ldx, gate.panel((int)p), K, tg, P, false);
+          tiles[mr - 1](x + (size_t)m0 * ldx, ldx, up.panel((int)p), K, tu, P, false);
+          for (int r = 0; r < mr; r++) {
+            I.silu_mul(tg + r * P, tu + r * P, nv);  // elementwise: the same value as over a whole row
+            std::memcpy(h + (size_t)(m0 + r) * ldh + n0, tg + r * P, sizeof(float) * nv);
+          }
+        }
+      }
+    }
+  };
+  const int64_t work = (int64_t)gate.panels * P * 2 * (int64_t)M * K;
+  if (team && team->size() > 1 && work >= (1 << 15)) {
+    team->split(gate.panels, run);
+    return;
+  }
+  run(0, gate.panels);
 }
 
 }  // namespace farm::decode

@@ -4,21 +4,54 @@
 // or the thread count.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include "team.h"
 
 namespace farm::decode {
 
-// One weight matrix of a fused linear: out[m, 0:N] (=|+=) x[m, :] · W[0:N, :]^T, W row-major [N, K].
-struct LinearSeg {
-  const float* W;
-  int N;
+// Weights as decoding reads them. A matrix W [N, K] (row-major, out x in) is repacked into panels of
+// panel_width() output columns, each stored k-major ([K][P]): a micro-kernel loads one k's weights of P
+// columns and broadcasts activations, so every output accumulates in one fp32 FMA chain over k in order
+// (no horizontal sums, the same instruction sequence for any number of rows). BF16 panels hold the weights
+// rounded to nearest even (half the bytes a step streams); kernels widen them to fp32 exactly, and
+// activations and accumulation stay fp32.
+enum class WeightType : uint8_t { F32 = 0, BF16 = 1 };
+const char* weight_type_name(WeightType t);
+int panel_width();  // P of this process's kernels: 32 (AVX-512), 8 (AVX2, portable)
+
+class PackedMatrix {
+ public:
+  // Bytes the packed form of a [N, K] matrix takes (a multiple of 64).
+  static size_t storage_bytes(int N, int K, WeightType type);
+  // Packs W (read here only) into storage (64-byte aligned, storage_bytes long; null: owned memory).
+  // Parallel over panels on team (null: this thread).
+  void pack(const float* W, int N, int K, WeightType type, Team* team, uint8_t* storage = nullptr);
+  int N = 0, K = 0, panels = 0;
+  WeightType type = WeightType::F32;
+  size_t bytes() const { return (size_t)panels * panel_bytes_; }
+  const void* panel(int p) const { return data_ + (size_t)p * panel_bytes_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  std::unique_ptr<uint8_t[], void (*)(void*)> owned_{nullptr, std::free};
+  size_t panel_bytes_ = 0;
+};
+
+// One matrix of a fused linear: out[m, 0:N] (=|+=) x[m, :] · W^T.
+struct PackedSeg {
+  const PackedMatrix* W;
   float* out;
   int ldo;
 };
 
-// out = x W^T for every segment (segments share x [M, K] with row stride ldx); accumulate adds onto out.
-// Parallel over output columns of all segments together (one team run; team may be null: this thread).
-void linear(const float* x, int ldx, int M, int K, const LinearSeg* segs, int nseg, bool accumulate, Team* team);
+// out = x W^T for every segment (segments share x [M, K], row stride ldx; all have K columns); accumulate
+// adds onto out. Parallel over the panels of all segments together (one team run; team may be null).
+void linear(const float* x, int ldx, int M, const PackedSeg* segs, int nseg, bool accumulate, Team* team);
+// h = silu(x Wg^T) * (x Wu^T), the SwiGLU of an MLP, per panel in registers and a small tile: gate and up
+// are never written. Bit-identical to linear() of both followed by silu_mul().
+void linear_swiglu(const float* x, int ldx, int M, const PackedMatrix& gate, const PackedMatrix& up, float* h, int ldh,
+                   Team* team);
 
 // A run of consecutive cache positions: n rows of K and V (row stride given to attend()).
 struct KVSegment {

@@ -4,12 +4,14 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <numeric>
 #include <sys/mman.h>
 #include <unistd.h>
 #include "cpu/vecmath.h"
 #include "decode_kernels.h"
 #include "farm/common.h"
+#include "farm/profile.h"
 #include "farm/rng.h"
 
 namespace farm {
@@ -194,12 +196,73 @@ struct DecodeSession::Slot {
 };
 
 struct DecodeSession::Workspace {
-  std::unique_ptr<float[], void (*)(void*)> buf{nullptr, std::free};
+  std::shared_ptr<float> buf;  // big_alloc
   float *x, *xn, *q, *k, *v, *att, *gate, *up, *logits, *values;
   std::vector<int> row_slot, row_pos;
 };
 
-static void aligned_free(void* p) { std::free(p); }
+static void no_free(void*) {}
+
+// Session buffers (KV cache, workspace, packed weights): 2 MiB pages where the kernel allows, and a small
+// pool of freed buffers that the next session of the same shape reuses. generate() makes a session per
+// call; without the pool every call would fault in its buffers page by page (microseconds a page in a VM).
+namespace {
+struct BigPool {
+  std::mutex mu;
+  std::vector<std::pair<size_t, void*>> free;  // (size, buffer), newest last
+  size_t held = 0;
+  static constexpr size_t kMaxHeld = (size_t)512 << 20, kMaxBuffers = 8;
+};
+BigPool& big_pool() {
+  static BigPool* p = new BigPool();  // never destroyed: sessions may be freed during static teardown
+  return *p;
+}
+size_t big_size(size_t bytes) {
+  const size_t huge = (size_t)2 << 20, align = bytes >= huge ? huge : 64;
+  return (bytes + align - 1) / align * align;
+}
+}  // namespace
+static void* big_alloc(size_t bytes) {
+  const size_t size = big_size(bytes);
+  {
+    BigPool& bp = big_pool();
+    std::lock_guard<std::mutex> lk(bp.mu);
+    for (size_t i = bp.free.size(); i-- > 0;)
+      if (bp.free[i].first == size) {
+        void* p = bp.free[i].second;
+        bp.held -= size;
+        bp.free.erase(bp.free.begin() + i);
+        return p;
+      }
+  }
+  const size_t align = size % ((size_t)2 << 20) == 0 ? (size_t)2 << 20 : 64;
+  void* p = std::aligned_alloc(align, size);
+#ifdef MADV_HUGEPAGE
+  if (p && align > 64) madvise(p, size, MADV_HUGEPAGE);
+#endif
+  return p;
+}
+// Deleter of big_alloc buffers (returns them to the pool).
+struct BigFree {
+  size_t bytes;
+  void operator()(void* p) const {
+    if (!p) return;
+    const size_t size = big_size(bytes);
+    BigPool& bp = big_pool();
+    std::lock_guard<std::mutex> lk(bp.mu);
+    if (size <= BigPool::kMaxHeld) {
+      bp.free.push_back({size, p});
+      bp.held += size;
+    } else {
+      std::free(p);
+    }
+    while (bp.held > BigPool::kMaxHeld || bp.free.size() > BigPool::kMaxBuffers) {
+      bp.held -= bp.free.front().first;
+      std::free(bp.free.front().second);
+      bp.free.erase(bp.free.begin());
+    }
+  }
+};
 
 // Next-token state after a run: the logits row (empty for a model without an LM head).
 static std::shared_ptr<const std::vector<float>> pending_of(const ModelConfig& c, const float* logits, size_t row) {
@@ -208,8 +271,53 @@ static std::shared_ptr<const std::vector<float>> pending_of(const ModelConfig& c
   return std::make_shared<const std::vector<float>>(z, z + c.vocab_size);
 }
 
-DecodeSession::DecodeSession(std::shared_ptr<const DecoderWeights> w, int max_slots, int max_len)
-    : w_(std::move(w)), max_slots_(max_slots), max_len_(max_len) {
+// The linear weights in the decode kernels' packed layout (decode_kernels.h).
+struct DecodeSession::Packed {
+  struct Layer { decode::PackedMatrix q, k, v, o, gate, up, down; };
+  std::vector<Layer> layers;
+  decode::PackedMatrix lm_head;
+  std::shared_ptr<uint8_t> arena;  // all of them, one allocation (big_alloc)
+  size_t bytes = 0;
+};
+
+void DecodeSession::pack_weights() {
+  const DecoderWeights& w = *w_;
+  const ModelConfig& c = w.cfg;
+  const int C = c.hidden_size, I = c.intermediate_size, QD = c.num_attention_heads * c.head_dim(),
+            KD = c.num_key_value_heads * c.head_dim();
+  const decode::WeightType t = bf16_ ? decode::WeightType::BF16 : decode::WeightType::F32;
+  auto p = std::make_unique<Packed>();
+  p->layers.resize(c.num_hidden_layers);
+  using PM = decode::PackedMatrix;
+  const size_t per_layer = PM::storage_bytes(QD, C, t) + 2 * PM::storage_bytes(KD, C, t) + PM::storage_bytes(C, QD, t) +
+                           2 * PM::storage_bytes(I, C, t) + PM::storage_bytes(C, I, t);
+  p->bytes = per_layer * c.num_hidden_layers + (c.lm_head ? PM::storage_bytes(c.vocab_size, C, t) : 0);
+  p->arena.reset(static_cast<uint8_t*>(big_alloc(p->bytes)), BigFree{p->bytes});
+  FARM_CHECK(p->arena != nullptr, "out of memory packing the decode weights (", p->bytes, " bytes)");
+  uint8_t* at = p->arena.get();
+  auto pack = [&](PM& m, const float* W, int N, int K) {
+    m.pack(W, N, K, t, team_.get(), at);
+    at += PM::storage_bytes(N, K, t);
+  };
+  for (int l = 0; l < c.num_hidden_layers; l++) {
+    const DecoderWeights::Layer& L = w.layers[l];
+    Packed::Layer& P = p->layers[l];
+    pack(P.q, L.q, QD, C);
+    pack(P.k, L.k, KD, C);
+    pack(P.v, L.v, KD, C);
+    pack(P.o, L.o, C, QD);
+    pack(P.gate, L.gate, I, C);
+    pack(P.up, L.up, I, C);
+    pack(P.down, L.down, C, I);
+  }
+  if (c.lm_head) pack(p->lm_head, w.lm_head, c.vocab_size, C);
+  packed_ = std::move(p);
+}
+
+size_t DecodeSession::packed_weight_bytes() const { return packed_ ? packed_->bytes : 0; }
+
+DecodeSession::DecodeSession(std::shared_ptr<const DecoderWeights> w, int max_slots, int max_len, bool bf16_weights)
+    : w_(std::move(w)), max_slots_(max_slots), max_len_(max_len), bf16_(bf16_weights) {
   const ModelConfig& c = w_->cfg;
   FARM_CHECK(c.lm_head || c.scalar_head, "model has no head");
   FARM_CHECK(max_slots >= 1 && max_slots <= (1 << 20), "max_slots must be in [1, 2^20], got ", max_slots);
@@ -224,18 +332,14 @@ DecodeSession::DecodeSession(std::shared_ptr<const DecoderWeights> w, int max_sl
   const double ram_gib = (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE) / (1 << 30);
   FARM_CHECK(gib <= 0.75 * ram_gib, "the KV cache would take ", gib, " GiB (", max_slots, " sequences x ", max_len,
              " tokens), more than 3/4 of this machine's ", ram_gib, " GiB; generate fewer sequences at once");
+  // One allocation for the K and V caches of every layer (big_alloc); the per-layer pointers are views.
+  const size_t layer_floats = (per_layer + 15) / 16 * 16;
+  float* kv = static_cast<float*>(big_alloc(sizeof(float) * layer_floats * 2 * c.num_hidden_layers));
+  FARM_CHECK(kv != nullptr, "out of memory allocating the KV cache (", sizeof(float) * layer_floats * 2 * c.num_hidden_layers, " bytes)");
+  kv_arena_.reset(kv, BigFree{sizeof(float) * layer_floats * 2 * c.num_hidden_layers});
   for (int l = 0; l < c.num_hidden_layers; l++) {
-    for (auto* vec : {&kcache_, &vcache_}) {
-      // Large caches on 2 MiB pages when the kernel allows (fewer TLB misses while decode streams them).
-      const size_t align = per_layer * sizeof(float) >= ((size_t)4 << 20) ? ((size_t)2 << 20) : 64;
-      size_t bytes = (per_layer * sizeof(float) + align - 1) / align * align;
-      float* p = static_cast<float*>(std::aligned_alloc(align, bytes));
-      FARM_CHECK(p != nullptr, "out of memory allocating the KV cache (", bytes, " bytes per layer)");
-#ifdef MADV_HUGEPAGE
-      if (align > 64) madvise(p, bytes, MADV_HUGEPAGE);
-#endif
-      vec->emplace_back(p, aligned_free);
-    }
+    kcache_.emplace_back(kv + (size_t)(2 * l) * layer_floats, no_free);
+    vcache_.emplace_back(kv + (size_t)(2 * l + 1) * layer_floats, no_free);
   }
   // Rows per model run: all live sequences of a step at once, bounded so the workspace stays small.
   const size_t per_row = 2 * C + (NH + 2 * NKV) * HD + NH * HD + 2 * I + V + 1;
@@ -248,7 +352,7 @@ DecodeSession::DecodeSession(std::shared_ptr<const DecoderWeights> w, int max_sl
   size_t total = 0;
   for (size_t s : sizes) total += pad(s);
   // Not zeroed: every row is written before it is read, and pages of rows never used stay untouched.
-  W.buf.reset(static_cast<float*>(std::aligned_alloc(64, total * sizeof(float))));
+  W.buf.reset(static_cast<float*>(big_alloc(total * sizeof(float))), BigFree{total * sizeof(float)});
   FARM_CHECK(W.buf != nullptr, "out of memory allocating the decode workspace (", total * sizeof(float), " bytes)");
   float* p = W.buf.get();
   float** dst[] = {&W.x, &W.xn, &W.q, &W.k, &W.v, &W.att, &W.gate, &W.up, &W.logits, &W.values};
@@ -318,7 +422,10 @@ void DecodeSession::copy_cache(int dst, int src, int from, int n) {
 }
 
 namespace {
-void rmsnorm_rows(float* out, const float* x, const float* w, int R, int C, float eps) {
+void rmsnorm_rows(float* out, const float* x, const float* w, int R, int C, float eps, const char* op) {
+  prof::next_op(op);
+  prof::Scope scope("decode.rmsnorm", 4.0 * R * C, 4.0 * (2.0 * R * C + C));
+  scope.dims(R, C);
   const cpu::VecMath& M = cpu::vm();
   for (int r = 0; r < R; r++) {
     const float* xi = x + (size_t)r * C;
@@ -374,16 +481,24 @@ int DecodeSession::run(const std::vector<Chunk>& chunks) {
     }
   }
   if (R == 0) return 0;
+  if (!packed_) pack_weights();
+  const Packed& PW = *packed_;
   const int* rslot = W.row_slot.data();
   const int* rpos = W.row_pos.data();
   const size_t slot_stride = (size_t)max_len_ * KD;
   for (int l = 0; l < c.num_hidden_layers; l++) {
     const DecoderWeights::Layer& L = w.layers[l];
+    const Packed::Layer& PL = PW.layers[l];
     float* Kc = kcache_[l].get();
     float* Vc = vcache_[l].get();
-    rmsnorm_rows(W.xn, W.x, L.ln1, R, C, eps);
-    decode::LinearSeg qkv[3] = {{L.q, QD, W.q, QD}, {L.k, KD, W.k, KD}, {L.v, KD, W.v, KD}};
-    decode::linear(W.xn, C, R, C, qkv, 3, false, team_.get());
+    prof::set_layer(l);
+    rmsnorm_rows(W.xn, W.x, L.ln1, R, C, eps, "attn_norm");
+    const decode::PackedSeg qkv[3] = {{&PL.q, W.q, QD}, {&PL.k, W.k, KD}, {&PL.v, W.v, KD}};
+    prof::next_op("qkv_proj");
+    decode::linear(W.xn, C, R, qkv, 3, false, team_.get());
+    {
+    prof::Scope rope_scope("decode.rope_kv_store", 3.0 * R * (QD + KD), 4.0 * R * (2 * QD + 3 * KD));
+    rope_scope.dims(R, QD + KD);
     for (int r = 0; r < R; r++) {
       const float* cs = w.rope_cos.data() + (size_t)rpos[r] * half;
       const float* sn = w.rope_sin.data() + (size_t)rpos[r] * half;
@@ -394,6 +509,7 @@ int DecodeSession::run(const std::vector<Chunk>& chunks) {
         std::memcpy(Kc + at, W.k + (size_t)r * KD + h * HD, sizeof(float) * HD);
         std::memcpy(Vc + at, W.v + (size_t)r * KD + h * HD, sizeof(float) * HD);
       }
+    }
     }
     // Attention of each (row, head) over its sequence's cache up to its own position.
     const int tasks = R * NH;
@@ -418,17 +534,27 @@ int DecodeSession::run(const std::vector<Chunk>& chunks) {
         decode::attend(q, seg, ns, HD, HD, scale, W.att + (size_t)r * QD + h * HD, sc.data());
       }
     };
-    if ((int64_t)tasks * (rpos[R - 1] + 1) * HD >= (1 << 14)) team_->split(tasks, attend_tasks);
-    else attend_tasks(0, tasks);
-    decode::LinearSeg oseg = {L.o, C, W.x, C};
-    decode::linear(W.att, QD, R, QD, &oseg, 1, true, team_.get());
-    rmsnorm_rows(W.xn, W.x, L.ln2, R, C, eps);
-    decode::LinearSeg gu[2] = {{L.gate, I, W.gate, I}, {L.up, I, W.up, I}};
-    decode::linear(W.xn, C, R, C, gu, 2, false, team_.get());
-    decode::silu_mul(W.gate, W.up, (int64_t)R * I);
-    decode::LinearSeg dseg = {L.down, C, W.x, C};
-    decode::linear(W.gate, I, R, I, &dseg, 1, true, team_.get());
+    {
+      // Scores and weighted sums over each row's context: reads its K and V rows (the KV cache's traffic).
+      double ctx = 0;
+      for (int r = 0; r < R; r++) ctx += rpos[r] + 1;
+      prof::Scope att("decode.attention", 4.0 * ctx * NH * HD + 5.0 * ctx * NH, 8.0 * ctx * KD + 8.0 * R * QD);
+      att.dims(R, NH, rpos[R - 1] + 1);
+      if ((int64_t)tasks * (rpos[R - 1] + 1) * HD >= (1 << 14)) team_->split(tasks, attend_tasks);
+      else attend_tasks(0, tasks);
+    }
+    const decode::PackedSeg oseg = {&PL.o, W.x, C};
+    prof::next_op("o_proj");
+    decode::linear(W.att, QD, R, &oseg, 1, true, team_.get());
+    rmsnorm_rows(W.xn, W.x, L.ln2, R, C, eps, "mlp_norm");
+    // h = silu(gate) * up straight from the tiles (gate and up never reach memory)
+    prof::next_op("gate_up_proj");
+    decode::linear_swiglu(W.xn, C, R, PL.gate, PL.up, W.gate, I, team_.get());
+    const decode::PackedSeg dseg = {&PL.down, W.x, C};
+    prof::next_op("down_proj");
+    decode::linear(W.gate, I, R, &dseg, 1, true, team_.get());
   }
+  prof::set_layer(-1);
   // Heads on the wanted rows (last of each chunk, or all), compacted in order.
   int out = 0, r0 = 0;
   for (const Chunk& ch : chunks) {
@@ -442,13 +568,16 @@ int DecodeSession::run(const std::vector<Chunk>& chunks) {
     r0 += ch.n;
     slots_[ch.slot].len += ch.n;
   }
-  rmsnorm_rows(W.xn, W.x, w.norm, out, C, eps);
+  rmsnorm_rows(W.xn, W.x, w.norm, out, C, eps, "final_norm");
   if (c.lm_head) {
-    decode::LinearSeg head = {w.lm_head, V, W.logits, V};
-    decode::linear(W.xn, C, out, C, &head, 1, false, team_.get());
+    const decode::PackedSeg head = {&PW.lm_head, W.logits, V};
+    prof::next_op("lm_head");
+    decode::linear(W.xn, C, out, &head, 1, false, team_.get());
   }
-  if (c.scalar_head)
+  if (c.scalar_head) {
+    prof::Scope score("decode.score_head", 2.0 * out * C, 4.0 * out * C);
     for (int r = 0; r < out; r++) W.values[r] = decode::dot(W.xn + (size_t)r * C, w.score_w, C) + *w.score_b;
+  }
   return out;
 }
 
@@ -626,6 +755,9 @@ void DecodeSession::sample(const std::vector<int>& list, int steps, const Sample
       }
       recs.resize(batch.size());
       const int nb = (int)batch.size();
+      {
+      prof::Scope sampling("sample_logits", 0, 4.0 * nb * V);
+      sampling.dims(nb, V);
       team_->split(nb, [&](int64_t i0, int64_t i1) {
         static thread_local std::vector<float> fs;
         static thread_local std::vector<int32_t> is;
@@ -639,6 +771,7 @@ void DecodeSession::sample(const std::vector<int>& list, int steps, const Sample
           recs[i] = r;
         }
       });
+      }
       for (int i = 0; i < nb; i++)
         FARM_CHECK(recs[i].token >= 0, "the model produced non-finite logits for sequence ", batch[i],
                    " (NaN or infinite weights?)");
