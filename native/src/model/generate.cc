@@ -539,7 +539,7 @@ int DecodeSession::run(const std::vector<Chunk>& chunks) {
       double ctx = 0;
       for (int r = 0; r < R; r++) ctx += rpos[r] + 1;
       prof::Scope att("decode.attention", 4.0 * ctx * NH * HD + 5.0 * ctx * NH, 8.0 * ctx * KD + 8.0 * R * QD);
-      att.dims(R, NH, rpos[R - 1] + 1);
+      att.dims(R, NH, HD);  // the context length varies by step: in the FLOPs and bytes, not the row's key
       if ((int64_t)tasks * (rpos[R - 1] + 1) * HD >= (1 << 14)) team_->split(tasks, attend_tasks);
       else attend_tasks(0, tasks);
     }
