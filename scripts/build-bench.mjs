@@ -14,5 +14,6 @@ if (spawnSync('cmake', ['--version'], { stdio: 'ignore' }).status !== 0) {
 }
 if (!existsSync(join(root, 'build/CMakeCache.txt')) && !run(process.execPath, ['scripts/build-native.mjs', '--force'])) process.exit(1);
 const jobs = String(Math.max(1, Math.min(4, (await import('node:os')).availableParallelism())));
-if (!run('cmake', ['--build', 'build', '--target', 'farm-bench', '--parallel', jobs])) process.exit(1);
-console.log(`farm: built ${join(root, 'build/Release/farm-bench')}`);
+const targets = process.argv.includes('--noprof') ? ['farm-bench', 'farm-bench-noprof'] : ['farm-bench'];
+if (!run('cmake', ['--build', 'build', '--target', ...targets, '--parallel', jobs])) process.exit(1);
+console.log(`farm: built ${targets.map((t) => join(root, 'build/Release', t)).join(', ')}`);

@@ -24,7 +24,13 @@ extern thread_local const char* tl_op;
 extern thread_local int tl_layer;
 }  // namespace detail
 
+#ifdef FARM_PROFILE_COMPILED_OUT
+// Every probe compiles to nothing: the baseline that the cost of disabled probes is measured against
+// (the farm-bench-noprof target; README "Profiling").
+inline bool enabled() { return false; }
+#else
 inline bool enabled() { return detail::g_mode.load(std::memory_order_relaxed) != 0; }
+#endif
 void set_mode(bool aggregate, bool trace);  // trace implies aggregate
 bool tracing();
 // Clears the table and the events; the profile's wall clock restarts.
@@ -33,10 +39,17 @@ void reset();
 // Nanoseconds on the monotonic clock (the clock of process.hrtime in Node).
 int64_t now_ns();
 
-// Labels the next table call on this thread (which GEMM of the layer: "mlp_up_dw"); consumed by that call.
-inline void next_op(const char* label) { detail::tl_op = label; }
-// The layer the calls of this thread belong to (-1: none); kept in trace events.
+// next_op labels the next table call on this thread (which GEMM of the layer: "up_proj.dw"); that call
+// consumes it. set_layer: the layer this thread's calls belong to (-1: none), kept in trace events.
+#ifdef FARM_PROFILE_COMPILED_OUT
+inline void next_op(const char*) {}
+inline void set_layer(int) {}
+#else
+inline void next_op(const char* label) {
+  if (enabled()) detail::tl_op = label;  // when off, no call would consume it
+}
 inline void set_layer(int layer) { detail::tl_layer = layer; }
+#endif
 
 // What one call did. dims: up to 4 sizes that name its shape (GEMM: M, N, K, transposes as flags).
 // kKernel: leaf work (the table's rows add up to compute time); kJob: a native job on the worker thread
@@ -63,8 +76,10 @@ class Scope {
       : on_(enabled()), cat_(cat) {
     if (on_) {
       r_.name = name;
-      r_.op = detail::tl_op;
-      detail::tl_op = nullptr;
+      if (cat == kKernel) {
+        r_.op = detail::tl_op;
+        detail::tl_op = nullptr;
+      }
       r_.flops = flops;
       r_.bytes = bytes;
       t0_ = now_ns();
