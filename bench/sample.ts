@@ -7,12 +7,12 @@ import { Engine, type ModelConfig } from '../ts/engine/index.ts';
 import { generate } from '../ts/engine/generate.ts';
 import { native } from '../ts/engine/native.ts';
 import { BENCH_MODEL, benchPrompts, WORKLOADS } from '../ts/engine/workloads.ts';
-import { emit, median, quick, timeit, TorchReference } from './_lib.ts';
+import { emit, flag, median, quick, timeit, TorchReference } from './_lib.ts';
 import { cudaBench } from './_cuda.ts';
 
 if (await cudaBench('sample')) process.exit(0);  // --backend=cuda: the GPU variant (bench/_cuda.ts)
 
-const threads = 2;
+const threads = flag('threads', 2);
 const engine = await Engine.create({ threads, seed: 1 });
 const SMALL = BENCH_MODEL;
 const LARGE: ModelConfig = { vocab_size: 8192, hidden_size: 512, intermediate_size: 1365, num_hidden_layers: 8, num_attention_heads: 8, max_position_embeddings: 512 };

@@ -6,12 +6,12 @@ import { Engine } from '../ts/engine/index.ts';
 import { native } from '../ts/engine/native.ts';
 import { setProfiling, resetProfile } from '../ts/engine/profile.ts';
 import { BENCH_MODEL, WORKLOADS } from '../ts/engine/workloads.ts';
-import { emit, interleaved, median, quick, timeit, TorchReference } from './_lib.ts';
+import { emit, flag, interleaved, median, quick, timeit, TorchReference } from './_lib.ts';
 import { cudaBench } from './_cuda.ts';
 
 if (await cudaBench('train-step')) process.exit(0);  // --backend=cuda: the GPU variant (bench/_cuda.ts)
 
-const threads = 2;
+const threads = flag('threads', 2);
 const B = 8, T = 256, reps = quick ? 5 : 15;
 const cfg = { ...BENCH_MODEL, max_position_embeddings: T };
 const config = { ...cfg, batch: B, seq: T, threads, gemm: native.buildInfo().gemm, reps, interleaved: true };
