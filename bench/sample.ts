@@ -50,9 +50,9 @@ async function interleave(variants: Record<string, () => Promise<unknown>>, ref:
   const refObj = theirs !== null ? { name: `pytorch-${ref!.info.torch} (${ref!.info.threads} threads, OpenMP OpenBLAS) measured side by side`, value: theirs, source: 'bench/reference/llama_torch.py, interleaved in this run' } : null;
   for (const [k, suffix] of [['fp32', ''], ['bf16', '_bf16']] as const) {
     const ours = rate(t[k]);
-    emit({ bench: 'sample', figure: `new_tokens_per_s${suffix}`, value: ours, unit: 'tokens/s', config: { ...config, decodeWeights: k, best: Math.round((B * NEW) / Math.min(...t[k])) },
+    emit({ bench: 'sample', figure: `new_tokens_per_s${suffix}`, value: ours, unit: 'tokens/s', config: { ...config, decodePrecision: k, best: Math.round((B * NEW) / Math.min(...t[k])) },
       reference: refObj, ...(why ? { note: `no side-by-side reference: ${why}` } : {}) });
-    emit({ bench: 'sample', figure: `ratio_vs_pytorch${suffix}`, value: theirs !== null ? ours / theirs : null, unit: 'x', config: { ...config, decodeWeights: k },
+    emit({ bench: 'sample', figure: `ratio_vs_pytorch${suffix}`, value: theirs !== null ? ours / theirs : null, unit: 'x', config: { ...config, decodePrecision: k },
       reference: { name: 'target', value: 4, source: 'DESIGN.md section 7 / issue #15' }, ...(why ? { note: `null: ${why}` } : {}) });
   }
 
@@ -65,7 +65,7 @@ async function interleave(variants: Record<string, () => Promise<unknown>>, ref:
     const times: number[] = [];
     let gbps = 0;
     for (let i = -1; i < reps; i++) {
-      const s = new native.DecodeSession(fp32.model.raw, { maxSequences: B, maxLength: T + NEW, weights: w });
+      const s = new native.DecodeSession(fp32.model.raw, { maxSequences: B, maxLength: T + NEW, weights: w, kvCache: w });
       const slots = await s.addPrompts({ tokens, lengths, copies: 1, streams: Float64Array.from({ length: B }, (_, j) => j), threads });
       const t0 = process.hrtime.bigint();
       await s.sample({ slots, steps: NEW, maxNewTokens: NEW, temperature: 1, seed: 1, threads });
@@ -76,7 +76,7 @@ async function interleave(variants: Record<string, () => Promise<unknown>>, ref:
     }
     const decodeRate = (B * NEW) / median(times);
     const bound = B * gbps * 1e9 / weightBytes;  // tokens/s if a step cost only streaming the fp32 weights
-    const c = { batch: B, prompt: T, newTokens: NEW, threads, decodeWeights: w, fp32WeightMB: +(weightBytes / 1e6).toFixed(2), readGbps: +gbps.toFixed(1), boundTokensPerS: Math.round(bound), reps };
+    const c = { batch: B, prompt: T, newTokens: NEW, threads, decodePrecision: w, fp32WeightMB: +(weightBytes / 1e6).toFixed(2), readGbps: +gbps.toFixed(1), boundTokensPerS: Math.round(bound), reps };
     emit({ bench: 'sample', figure: `decode_only_tokens_per_s${w === 'bf16' ? '_bf16' : ''}`, value: decodeRate, unit: 'tokens/s', config: c });
     emit({ bench: 'sample', figure: `decode_share_of_streaming_bound${w === 'bf16' ? '_bf16' : ''}`, value: decodeRate / bound, unit: 'x', config: c,
       reference: { name: 'target', value: 0.7, source: 'issue #15: >= 70% of the fp32 weight-streaming bound at batch 8 (bf16 streams half the bytes, so it may pass 1)' } });
@@ -103,16 +103,16 @@ async function interleave(variants: Record<string, () => Promise<unknown>>, ref:
   const why = started instanceof TorchReference ? undefined : started.reason;
   const t = await interleave({
     fp32: () => generate(engine, model, ps, { n: 1, maxNewTokens: NEW, temperature: 1, stepsPerCall: NEW }),
-    bf16: () => generate(engine, model, ps, { n: 1, maxNewTokens: NEW, temperature: 1, stepsPerCall: NEW, decodeWeights: 'bf16' }),
+    bf16: () => generate(engine, model, ps, { n: 1, maxNewTokens: NEW, temperature: 1, stepsPerCall: NEW, decodePrecision: 'bf16' }),
   }, ref, n);
   ref?.close();
   const config = { model: 'hidden 512, 8 layers, 8 heads, intermediate 1365, vocab 8192', batch: B, prompt: T, newTokens: NEW, n: 1, threads, temperature: 1, includesPrefill: true, reps: n, interleaved: true };
   const theirs = ref ? (B * NEW) / median(t.torch) : null;
   for (const [k, suffix] of [['fp32', ''], ['bf16', '_bf16']] as const) {
     const ours = (B * NEW) / median(t[k]);
-    emit({ bench: 'sample', figure: `new_tokens_per_s_large${suffix}`, value: ours, unit: 'tokens/s', config: { ...config, decodeWeights: k },
+    emit({ bench: 'sample', figure: `new_tokens_per_s_large${suffix}`, value: ours, unit: 'tokens/s', config: { ...config, decodePrecision: k },
       reference: theirs !== null ? { name: `pytorch-${ref!.info.torch} measured side by side`, value: theirs, source: 'bench/reference/llama_torch.py, interleaved in this run' } : null,
       ...(why ? { note: `no side-by-side reference: ${why}` } : {}) });
-    emit({ bench: 'sample', figure: `ratio_vs_pytorch_large${suffix}`, value: theirs !== null ? ours / theirs : null, unit: 'x', config: { ...config, decodeWeights: k }, ...(why ? { note: `null: ${why}` } : {}) });
+    emit({ bench: 'sample', figure: `ratio_vs_pytorch_large${suffix}`, value: theirs !== null ? ours / theirs : null, unit: 'x', config: { ...config, decodePrecision: k }, ...(why ? { note: `null: ${why}` } : {}) });
   }
 }

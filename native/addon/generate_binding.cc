@@ -117,7 +117,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
                         InstanceMethod("stats", &SessionWrap::Stats)});
   }
 
-  // new DecodeSession(model, {maxSequences, maxLength, weights: 'fp32' | 'bf16'})
+  // new DecodeSession(model, {maxSequences, maxLength, weights: 'fp32' | 'bf16', kvCache: 'fp32' | 'bf16'})
   SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SessionWrap>(info) {
     Napi::Env env = info.Env();
     Napi::Object model = object_arg(info, 0, "model");
@@ -126,12 +126,16 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     model_ref_ = Napi::Persistent(model);
     int slots = (int)int_field(o, "maxSequences", 0, true, 1, 1 << 20);
     int len = (int)int_field(o, "maxLength", w->cfg.max_position_embeddings, false, 1, w->cfg.max_position_embeddings);
-    Napi::Value wt = o.Get("weights");
-    std::string wtype = wt.IsUndefined() || wt.IsNull() ? "fp32" : wt.IsString() ? wt.As<Napi::String>().Utf8Value() : "?";
-    if (wtype != "fp32" && wtype != "bf16") throw error(env, "weights must be 'fp32' or 'bf16'");
+    auto precision = [&](const char* key) {
+      Napi::Value v = o.Get(key);
+      std::string t = v.IsUndefined() || v.IsNull() ? "fp32" : v.IsString() ? v.As<Napi::String>().Utf8Value() : "?";
+      if (t != "fp32" && t != "bf16") throw error(env, std::string(key) + " must be 'fp32' or 'bf16'");
+      return t == "bf16";
+    };
+    const bool bf16_weights = precision("weights"), bf16_kv = precision("kvCache");
     w->compute_rope(len);
     try {
-      core_ = std::make_shared<DecodeSession>(w, slots, len, wtype == "bf16");
+      core_ = std::make_shared<DecodeSession>(w, slots, len, bf16_weights, bf16_kv);
     } catch (const std::exception& e) {
       throw error(env, e.what());
     }
@@ -368,6 +372,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     r.Set("kernels", decode::impl_name());  // avx512 | avx2 | portable
     if (core_) {
       r.Set("weights", core_->bf16_weights() ? "bf16" : "fp32");
+      r.Set("kvCache", core_->bf16_kv() ? "bf16" : "fp32");
       r.Set("packedWeightBytes", (double)core_->packed_weight_bytes());
       r.Set("maxSequences", core_->max_slots());
       r.Set("maxLength", core_->max_len());

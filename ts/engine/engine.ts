@@ -226,7 +226,7 @@ export class Engine {
   }
 
   /** A forkable KV-cache session (prefill, sample, extend, fork): the building block of tree search (TreeBoN). */
-  session(model: Model, opts: { maxSequences: number; maxLength?: number; decodeWeights?: 'fp32' | 'bf16' }): GenerationSession {
+  session(model: Model, opts: { maxSequences: number; maxLength?: number; decodePrecision?: 'fp32' | 'bf16' }): GenerationSession {
     return new GenerationSession(this, model, opts);
   }
 

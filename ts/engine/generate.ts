@@ -47,20 +47,20 @@ export interface GenerateOptions {
   /** Bound on the KV cache of one group, in bytes (default 1 GiB); a prompt's n samples always go together. */
   maxCacheBytes?: number;
   /**
-   * Weights the decoder streams each step: 'fp32' (exact, the default) or 'bf16' (rounded to bfloat16: half
-   * the bytes, about 1.8x the tokens/s on memory-bound steps; activations and accumulation stay fp32). The
-   * effect on log-probs is measured in test/generate/bf16.test.ts and documented in the README's "Profiling".
+   * What the decoder streams each step: 'fp32' (exact, the default) or 'bf16': the weights and the KV cache
+   * rounded to bfloat16, half the bytes a step reads; activations, scores and accumulation stay fp32. The
+   * effect on log-probs is measured in test/generate/bf16.test.ts and documented in docs/profiling.md.
    */
-  decodeWeights?: DecodeWeights;
+  decodePrecision?: DecodePrecision;
   /** Decode steps per native call; progress is reported between calls. Default 16. */
   stepsPerCall?: number;
   onProgress?: (p: GenerateProgress) => void;
 }
 
-export type DecodeWeights = 'fp32' | 'bf16';
-function checkDecodeWeights(w: unknown): DecodeWeights {
+export type DecodePrecision = 'fp32' | 'bf16';
+function checkPrecision(w: unknown): DecodePrecision {
   if (w === undefined) return 'fp32';
-  if (w !== 'fp32' && w !== 'bf16') throw new Error(`decodeWeights must be 'fp32' or 'bf16', got ${JSON.stringify(w)}`);
+  if (w !== 'fp32' && w !== 'bf16') throw new Error(`decodePrecision must be 'fp32' or 'bf16', got ${JSON.stringify(w)}`);
   return w;
 }
 
@@ -90,10 +90,11 @@ export function sampleStream(promptId: number, j: number): number {
 }
 
 /** The native KV-cache session of the model's backend (the same methods on either). */
-function newSession(model: Model, opts: { maxSequences: number; maxLength: number; weights: DecodeWeights }): any {
-  if (model.backend !== 'cuda') return new native.DecodeSession(model.raw, opts);
-  if (opts.weights !== 'fp32') throw new Error(`decodeWeights '${opts.weights}' is an option of the CPU decoder; the CUDA backend decodes in fp32`);
-  return new native.CudaDecodeSession(model.raw, { maxSequences: opts.maxSequences, maxLength: opts.maxLength });
+function newSession(model: Model, opts: { maxSequences: number; maxLength: number; precision: DecodePrecision }): any {
+  const { maxSequences, maxLength, precision } = opts;
+  if (model.backend !== 'cuda') return new native.DecodeSession(model.raw, { maxSequences, maxLength, weights: precision, kvCache: precision });
+  if (precision !== 'fp32') throw new Error(`decodePrecision '${precision}' is an option of the CPU decoder; the CUDA backend decodes in fp32`);
+  return new native.CudaDecodeSession(model.raw, { maxSequences, maxLength });
 }
 
 function checkInt(name: string, v: unknown, lo: number, hi: number): number {
@@ -139,7 +140,7 @@ export async function generate(engine: EngineLike, model: Model, prompts: number
   prompts.forEach((p, i) => {
     if (p.length >= P) throw new Error(`prompt ${i} has ${p.length} tokens; the model's context (max_position_embeddings) is ${P}, leaving no room to generate`);
   });
-  const decodeWeights = checkDecodeWeights(options.decodeWeights);
+  const precision = checkPrecision(options.decodePrecision);
   const maxCache = options.maxCacheBytes ?? 2 ** 30;
   if (!(maxCache > 0)) throw new Error(`maxCacheBytes must be > 0, got ${maxCache}`);
   const stopTokens = Int32Array.from(stop);
@@ -159,7 +160,7 @@ export async function generate(engine: EngineLike, model: Model, prompts: number
   const total = prompts.length * n;
   for (const group of groups) {
     const maxLen = Math.min(P, Math.max(...group.map((i) => prompts[i].length)) + maxNew);
-    const session = newSession(model, { maxSequences: group.length * n, maxLength: maxLen, weights: decodeWeights });
+    const session = newSession(model, { maxSequences: group.length * n, maxLength: maxLen, precision });
     try {
       const lengths = Int32Array.from(group.map((i) => prompts[i].length));
       const tokens = Int32Array.from(group.flatMap((i) => Array.from(prompts[i])));
@@ -311,11 +312,12 @@ export class GenerationSession {
   /** @internal */ readonly raw: any;
   readonly model: Model;
   readonly threads: number;
-  constructor(engine: EngineLike, model: Model, opts: { maxSequences: number; maxLength?: number; decodeWeights?: DecodeWeights }) {
+  constructor(engine: EngineLike, model: Model, opts: { maxSequences: number; maxLength?: number; decodePrecision?: DecodePrecision }) {
     this.model = model;
     this.threads = engine.threads;
+    const precision = checkPrecision(opts.decodePrecision);
     this.raw = newSession(model, {
-      maxSequences: opts.maxSequences, maxLength: opts.maxLength ?? model.config.max_position_embeddings, weights: checkDecodeWeights(opts.decodeWeights),
+      maxSequences: opts.maxSequences, maxLength: opts.maxLength ?? model.config.max_position_embeddings, precision,
     });
   }
   /** Prefills each prompt once and forks it into `copies` sequences; streams[p*copies + j] keys copy j of prompt p. */

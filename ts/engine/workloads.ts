@@ -2,7 +2,7 @@
 // (which runs them under the kernel profiler), so that both measure the same thing.
 import type { Engine } from './engine.ts';
 import type { Model, ModelConfig } from './model.ts';
-import type { DecodeWeights } from './generate.ts';
+import type { DecodePrecision } from './generate.ts';
 import type { Rollouts } from './ppo.ts';
 
 /** The model of the speed targets (DESIGN.md section 7): hidden 256, 4 layers, 4 heads, vocab 4096. */
@@ -41,17 +41,17 @@ export function benchPrompts(B: number, T: number, V: number): number[][] {
   return Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => (b * 131 + t * 17 + 1) % V));
 }
 
-function sampling(decodeWeights: DecodeWeights): Workload {
+function sampling(decodePrecision: DecodePrecision): Workload {
   return {
-    description: `KV-cache sampling, batch 8, prompt 32, 128 new tokens, temperature 1, ${decodeWeights} decode weights (prefill included)`,
+    description: `KV-cache sampling, batch 8, prompt 32, 128 new tokens, temperature 1, ${decodePrecision} decode weights and KV cache (prefill included)`,
     setup: (engine) => {
       const model = engine.createModel(BENCH_MODEL);
       const B = 8, T = 32, NEW = 128, prompts = benchPrompts(B, T, BENCH_MODEL.vocab_size);
       return {
         // No stop tokens: every sample runs the full length, as the reference does.
-        run: () => engine.generate(model, prompts, { n: 1, maxNewTokens: NEW, temperature: 1, stepsPerCall: NEW, decodeWeights }),
+        run: () => engine.generate(model, prompts, { n: 1, maxNewTokens: NEW, temperature: 1, stepsPerCall: NEW, decodePrecision }),
         tokens: B * NEW, unit: 'new tokens', model,
-        config: { batch: B, prompt: T, newTokens: NEW, n: 1, temperature: 1, includesPrefill: true, decodeWeights },
+        config: { batch: B, prompt: T, newTokens: NEW, n: 1, temperature: 1, includesPrefill: true, decodePrecision },
       };
     },
   };

@@ -61,8 +61,10 @@ class DecodeSession {
   // max_slots sequences of at most max_len tokens each (prompt + generated, <= max_position_embeddings).
   // The session decodes with its own copy of the linear weights, packed for the decode kernels at its first
   // run (later changes to the model's weights are not seen): fp32, or with bf16_weights rounded to bf16
-  // (half the bytes per step; activations and accumulation stay fp32).
-  DecodeSession(std::shared_ptr<const DecoderWeights> w, int max_slots, int max_len, bool bf16_weights = false);
+  // (half the bytes per step; activations and accumulation stay fp32). bf16_kv: the KV cache holds keys and
+  // values rounded to bf16 (half its bytes; scores and sums in fp32).
+  DecodeSession(std::shared_ptr<const DecoderWeights> w, int max_slots, int max_len, bool bf16_weights = false,
+                bool bf16_kv = false);
   ~DecodeSession();
   DecodeSession(const DecodeSession&) = delete;
   DecodeSession& operator=(const DecodeSession&) = delete;
@@ -72,6 +74,7 @@ class DecodeSession {
   int max_len() const { return max_len_; }
   size_t cache_bytes() const;
   bool bf16_weights() const { return bf16_; }
+  bool bf16_kv() const { return kv_bf16_; }
   size_t packed_weight_bytes() const;  // 0 until the first run packs them
 
   // Prefills each prompt once into a new slot and adds copies - 1 more that read the prompt's cache from it
@@ -127,8 +130,10 @@ class DecodeSession {
   std::unique_ptr<decode::Team> team_;
   bool bf16_ = false;
   std::unique_ptr<Packed> packed_;
-  std::shared_ptr<float> kv_arena_;  // K and V of every layer, one allocation
-  std::vector<std::unique_ptr<float[], void (*)(void*)>> kcache_, vcache_;  // per layer [slots, NKV, max_len, HD]
+  bool kv_bf16_ = false;
+  size_t kv_es() const { return kv_bf16_ ? 2 : 4; }  // bytes of a cache element
+  std::shared_ptr<uint8_t> kv_arena_;  // K and V of every layer, one allocation
+  std::vector<uint8_t*> kcache_, vcache_;  // per layer [slots, NKV, max_len, HD] (views into kv_arena_)
 };
 
 // Samples one token from logits[V] with uniform u in [0, 1) (token -1: non-finite logits). For other

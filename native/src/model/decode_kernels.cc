@@ -124,13 +124,33 @@ void axpy_portable(float* y, float a, const float* x, int n) {
   for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-void scores_portable(const float* q, const float* K, int ld, int n, int HD, float scale, float* s) {
-  for (int j = 0; j < n; j++) s[j] = dot_portable(q, K + (size_t)j * ld, HD) * scale;
+// Cache elements: fp32, or bf16 (uint16_t) widened exactly.
+inline float elem(const float* p, size_t i) { return p[i]; }
+inline float elem(const uint16_t* p, size_t i) { return bf16_to_f32(p[i]); }
+
+template <class T>
+float dot_elems(const float* a, const T* b, int n) {  // dot_portable's order
+  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += a[i] * elem(b, i); s1 += a[i + 1] * elem(b, i + 1); s2 += a[i + 2] * elem(b, i + 2); s3 += a[i + 3] * elem(b, i + 3);
+  }
+  for (; i < n; i++) s0 += a[i] * elem(b, i);
+  return (s0 + s1) + (s2 + s3);
 }
+template <class T>
+void scores_portable(const float* q, const void* Kv, int ld, int n, int HD, float scale, float* s) {
+  const T* K = static_cast<const T*>(Kv);
+  for (int j = 0; j < n; j++) s[j] = dot_elems(q, K + (size_t)j * ld, HD) * scale;
+}
+template <class T>
 void weighted_sum_portable(const float* p, const KVSegment* segs, int nseg, int ld, int HD, float* out) {
   std::memset(out, 0, sizeof(float) * HD);
   for (int g = 0; g < nseg; g++, p += segs[g - 1].n)
-    for (int j = 0; j < segs[g].n; j++) axpy_portable(out, p[j], segs[g].V + (size_t)j * ld, HD);
+    for (int j = 0; j < segs[g].n; j++) {
+      const T* v = static_cast<const T*>(segs[g].V) + (size_t)j * ld;
+      for (int d = 0; d < HD; d++) out[d] += p[j] * elem(v, d);
+    }
 }
 
 // ---- AVX2 + FMA ----
@@ -184,28 +204,36 @@ __attribute__((target("avx2,fma"))) void axpy_avx2(float* y, float a, const floa
   for (; i < n; i++) y[i] += a * x[i];
 }
 
+// Eight cache elements as fp32 (bf16 widens exactly: the bits go to the high half).
+__attribute__((target("avx2,fma"))) inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+__attribute__((target("avx2,fma"))) inline __m256 load8(const uint16_t* p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p)), 16));
+}
+
 // Four keys at a time, reduced together with horizontal adds. A last group of fewer keys repeats its
 // last key, so every score comes out of the same instruction sequence wherever its key falls.
-__attribute__((target("avx2,fma"))) void scores_avx2(const float* q, const float* K, int ld, int n, int HD, float scale,
+template <class T>
+__attribute__((target("avx2,fma"))) void scores_avx2(const float* q, const void* Kv, int ld, int n, int HD, float scale,
                                                      float* s) {
-  if (HD % 8) { scores_portable(q, K, ld, n, HD, scale, s); return; }
+  if (HD % 8) { scores_portable<T>(q, Kv, ld, n, HD, scale, s); return; }
+  const T* K = static_cast<const T*>(Kv);
   const __m128 vs = _mm_set1_ps(scale);
   for (int j = 0; j < n; j += 4) {
-    const float* k0 = K + (size_t)j * ld;
-    const float* k1 = K + (size_t)std::min(j + 1, n - 1) * ld;
-    const float* k2 = K + (size_t)std::min(j + 2, n - 1) * ld;
-    const float* k3 = K + (size_t)std::min(j + 3, n - 1) * ld;
+    const T* k0 = K + (size_t)j * ld;
+    const T* k1 = K + (size_t)std::min(j + 1, n - 1) * ld;
+    const T* k2 = K + (size_t)std::min(j + 2, n - 1) * ld;
+    const T* k3 = K + (size_t)std::min(j + 3, n - 1) * ld;
     // The cache rows come from memory (the weights streamed since evicted them): fetch ahead.
     if (j + 8 < n)
       for (int r = 0; r < 4; r++)
-        for (int d = 0; d < HD; d += 16) _mm_prefetch((const char*)(k0 + (size_t)(8 + r) * ld + d), _MM_HINT_T0);
+        for (int d = 0; d < HD; d += 64 / (int)sizeof(T)) _mm_prefetch((const char*)(k0 + (size_t)(8 + r) * ld + d), _MM_HINT_T0);
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int d = 0; d < HD; d += 8) {
       __m256 qv = _mm256_loadu_ps(q + d);
-      a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + d), a0);
-      a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + d), a1);
-      a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + d), a2);
-      a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + d), a3);
+      a0 = _mm256_fmadd_ps(qv, load8(k0 + d), a0);
+      a1 = _mm256_fmadd_ps(qv, load8(k1 + d), a1);
+      a2 = _mm256_fmadd_ps(qv, load8(k2 + d), a2);
+      a3 = _mm256_fmadd_ps(qv, load8(k3 + d), a3);
     }
     __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
     __m128 r = _mm_mul_ps(_mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)), vs);
@@ -219,30 +247,31 @@ __attribute__((target("avx2,fma"))) void scores_avx2(const float* q, const float
   }
 }
 // out[0:8*NV] = sum_j p[j] V_j over all segments in order, accumulators held in registers throughout.
-template <int NV>
+template <int NV, class T>
 __attribute__((target("avx2,fma"))) void wsum_block(const float* p, const KVSegment* segs, int nseg, int ld, int d0,
                                                     float* out) {
   __m256 acc[NV];
   for (int v = 0; v < NV; v++) acc[v] = _mm256_setzero_ps();
   for (int g = 0; g < nseg; g++) {
-    const float* V = segs[g].V + d0;
+    const T* V = static_cast<const T*>(segs[g].V) + d0;
     for (int j = 0; j < segs[g].n; j++) {
       __m256 pj = _mm256_set1_ps(p[j]);
-      const float* vr = V + (size_t)j * ld;
-      for (int v = 0; v < NV; v += 2) _mm_prefetch((const char*)(vr + 8 * (size_t)ld + 8 * v), _MM_HINT_T0);
-      for (int v = 0; v < NV; v++) acc[v] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vr + 8 * v), acc[v]);
+      const T* vr = V + (size_t)j * ld;
+      for (int v = 0; v < NV; v += 16 / (int)sizeof(T)) _mm_prefetch((const char*)(vr + 8 * (size_t)ld + 8 * v), _MM_HINT_T0);
+      for (int v = 0; v < NV; v++) acc[v] = _mm256_fmadd_ps(pj, load8(vr + 8 * v), acc[v]);
     }
     p += segs[g].n;
   }
   for (int v = 0; v < NV; v++) _mm256_storeu_ps(out + d0 + 8 * v, acc[v]);
 }
+template <class T>
 __attribute__((target("avx2,fma"))) void weighted_sum_avx2(const float* p, const KVSegment* segs, int nseg, int ld, int HD,
                                                            float* out) {
-  if (HD % 8) { weighted_sum_portable(p, segs, nseg, ld, HD, out); return; }
+  if (HD % 8) { weighted_sum_portable<T>(p, segs, nseg, ld, HD, out); return; }
   int d = 0;
-  for (; d + 64 <= HD; d += 64) wsum_block<8>(p, segs, nseg, ld, d, out);
-  for (; d + 32 <= HD; d += 32) wsum_block<4>(p, segs, nseg, ld, d, out);
-  for (; d + 8 <= HD; d += 8) wsum_block<1>(p, segs, nseg, ld, d, out);
+  for (; d + 64 <= HD; d += 64) wsum_block<8, T>(p, segs, nseg, ld, d, out);
+  for (; d + 32 <= HD; d += 32) wsum_block<4, T>(p, segs, nseg, ld, d, out);
+  for (; d + 8 <= HD; d += 8) wsum_block<1, T>(p, segs, nseg, ld, d, out);
 }
 
 // exp on [-87, 88] (clamped): 2^n * e^r with |r| <= ln2/2, degree-6 polynomial, ~2 ulp.
@@ -290,8 +319,8 @@ struct Impl {
   TileFn tile[2][kMaxMR];  // [bf16][mr - 1]
   float (*dot)(const float*, const float*, int);
   void (*axpy)(float*, float, const float*, int);
-  void (*scores)(const float*, const float*, int, int, int, float, float*);
-  void (*weighted_sum)(const float*, const KVSegment*, int, int, int, float*);
+  void (*scores[2])(const float*, const void*, int, int, int, float, float*);  // [bf16 cache]
+  void (*weighted_sum[2])(const float*, const KVSegment*, int, int, int, float*);
   void (*silu_mul)(float*, const float*, int64_t);
 };
 
@@ -310,13 +339,15 @@ Impl pick() {
   const bool prefer512 = avx512 && !__builtin_cpu_is("amd");
   if (want != "portable" && avx512 && (want == "avx512" || (want != "avx2" && prefer512)))
     return {"avx512", 32, 8, true, {FARM_TILES(tile_avx512, false), FARM_TILES(tile_avx512, true)}, cpu::vm().dot,
-            axpy_avx2, scores_avx2, weighted_sum_avx2, silu_mul_avx2};
+            axpy_avx2, {scores_avx2<float>, scores_avx2<uint16_t>}, {weighted_sum_avx2<float>, weighted_sum_avx2<uint16_t>},
+            silu_mul_avx2};
   if (want != "portable" && avx2)
     // the AVX2 dot is the CPU kernels' own (cpu/vecmath), the same instruction sequence
     return {"avx2", 8, 8, false, {FARM_TILES(tile_avx2, false), FARM_TILES(tile_avx2, true)}, cpu::vm().dot, axpy_avx2,
-            scores_avx2, weighted_sum_avx2, silu_mul_avx2};
+            {scores_avx2<float>, scores_avx2<uint16_t>}, {weighted_sum_avx2<float>, weighted_sum_avx2<uint16_t>}, silu_mul_avx2};
   return {"portable", 8, 4, false, {FARM_TILES4(tile_portable, false), FARM_TILES4(tile_portable, true)}, dot_portable,
-          axpy_portable, scores_portable, weighted_sum_portable, silu_mul_portable};
+          axpy_portable, {scores_portable<float>, scores_portable<uint16_t>},
+          {weighted_sum_portable<float>, weighted_sum_portable<uint16_t>}, silu_mul_portable};
 }
 const Impl& impl() {
   static const Impl t = pick();
@@ -330,18 +361,22 @@ float dot(const float* a, const float* b, int n) { return impl().dot(a, b, n); }
 void axpy(float* y, float a, const float* x, int n) { impl().axpy(y, a, x, n); }
 void silu_mul(float* g, const float* u, int64_t n) { impl().silu_mul(g, u, n); }
 
-void attend(const float* q, const KVSegment* segs, int nseg, int ld, int HD, float scale, float* out, float* s) {
+void attend(const float* q, const KVSegment* segs, int nseg, int ld, int HD, float scale, float* out, float* s, bool bf16) {
   const Impl& I = impl();
   const cpu::VecMath& M = cpu::vm();
   int n = 0;
   for (int g = 0; g < nseg; g++) {
-    I.scores(q, segs[g].K, ld, segs[g].n, HD, scale, s + n);
+    I.scores[bf16](q, segs[g].K, ld, segs[g].n, HD, scale, s + n);
     n += segs[g].n;
   }
   float mx = M.max(s, n);
   float inv = 1.f / M.exp_shift_sum(s, s, mx, n);
   for (int j = 0; j < n; j++) s[j] *= inv;
-  I.weighted_sum(s, segs, nseg, ld, HD, out);
+  I.weighted_sum[bf16](s, segs, nseg, ld, HD, out);
+}
+
+void to_bf16(uint16_t* dst, const float* src, int n) {
+  for (int i = 0; i < n; i++) dst[i] = f32_to_bf16(src[i]);
 }
 
 const char* weight_type_name(WeightType t) { return t == WeightType::BF16 ? "bf16" : "fp32"; }

@@ -53,17 +53,21 @@ void linear(const float* x, int ldx, int M, const PackedSeg* segs, int nseg, boo
 void linear_swiglu(const float* x, int ldx, int M, const PackedMatrix& gate, const PackedMatrix& up, float* h, int ldh,
                    Team* team);
 
-// A run of consecutive cache positions: n rows of K and V (row stride given to attend()).
+// A run of consecutive cache positions: n rows of K and V (row stride given to attend()), fp32 or bf16.
 struct KVSegment {
-  const float* K;
-  const float* V;
+  const void* K;
+  const void* V;
   int n;
 };
 
 // One query row against a sequence's cache, given as segments in position order (a shared prompt, then
 // the sequence's own tokens): out[HD] = softmax(scale * q K^T) V. Each score and the weighted sum are
-// computed alike however the positions are split into segments. scratch holds all positions.
-void attend(const float* q, const KVSegment* segs, int nseg, int ld, int HD, float scale, float* out, float* scratch);
+// computed alike however the positions are split into segments. scratch holds all positions. bf16: the
+// cache holds bfloat16 (widened exactly; scores and sums in fp32).
+void attend(const float* q, const KVSegment* segs, int nseg, int ld, int HD, float scale, float* out, float* scratch,
+            bool bf16 = false);
+// dst[i] = src[i] rounded to bfloat16 (nearest even).
+void to_bf16(uint16_t* dst, const float* src, int n);
 
 // Vectorized helpers (AVX2 when the CPU has it).
 float dot(const float* a, const float* b, int n);

@@ -201,7 +201,6 @@ struct DecodeSession::Workspace {
   std::vector<int> row_slot, row_pos;
 };
 
-static void no_free(void*) {}
 
 // Session buffers (KV cache, workspace, packed weights): 2 MiB pages where the kernel allows, and a small
 // pool of freed buffers that the next session of the same shape reuses. generate() makes a session per
@@ -316,8 +315,9 @@ void DecodeSession::pack_weights() {
 
 size_t DecodeSession::packed_weight_bytes() const { return packed_ ? packed_->bytes : 0; }
 
-DecodeSession::DecodeSession(std::shared_ptr<const DecoderWeights> w, int max_slots, int max_len, bool bf16_weights)
-    : w_(std::move(w)), max_slots_(max_slots), max_len_(max_len), bf16_(bf16_weights) {
+DecodeSession::DecodeSession(std::shared_ptr<const DecoderWeights> w, int max_slots, int max_len, bool bf16_weights,
+                             bool bf16_kv)
+    : w_(std::move(w)), max_slots_(max_slots), max_len_(max_len), bf16_(bf16_weights), kv_bf16_(bf16_kv) {
   const ModelConfig& c = w_->cfg;
   FARM_CHECK(c.lm_head || c.scalar_head, "model has no head");
   FARM_CHECK(max_slots >= 1 && max_slots <= (1 << 20), "max_slots must be in [1, 2^20], got ", max_slots);
@@ -327,19 +327,19 @@ DecodeSession::DecodeSession(std::shared_ptr<const DecoderWeights> w, int max_sl
              " positions");
   const size_t HD = c.head_dim(), NKV = c.num_key_value_heads, NH = c.num_attention_heads, C = c.hidden_size,
                I = c.intermediate_size, V = c.lm_head ? c.vocab_size : 0;
-  const size_t per_layer = (size_t)max_slots * max_len * NKV * HD;
-  const double gib = 2.0 * c.num_hidden_layers * per_layer * 4 / (1 << 30);
+  const size_t per_layer = (size_t)max_slots * max_len * NKV * HD, es = kv_es();
+  const double gib = 2.0 * c.num_hidden_layers * per_layer * es / (1 << 30);
   const double ram_gib = (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE) / (1 << 30);
   FARM_CHECK(gib <= 0.75 * ram_gib, "the KV cache would take ", gib, " GiB (", max_slots, " sequences x ", max_len,
              " tokens), more than 3/4 of this machine's ", ram_gib, " GiB; generate fewer sequences at once");
   // One allocation for the K and V caches of every layer (big_alloc); the per-layer pointers are views.
-  const size_t layer_floats = (per_layer + 15) / 16 * 16;
-  float* kv = static_cast<float*>(big_alloc(sizeof(float) * layer_floats * 2 * c.num_hidden_layers));
-  FARM_CHECK(kv != nullptr, "out of memory allocating the KV cache (", sizeof(float) * layer_floats * 2 * c.num_hidden_layers, " bytes)");
-  kv_arena_.reset(kv, BigFree{sizeof(float) * layer_floats * 2 * c.num_hidden_layers});
+  const size_t layer_bytes = (per_layer * es + 63) / 64 * 64, kv_bytes = layer_bytes * 2 * c.num_hidden_layers;
+  uint8_t* kv = static_cast<uint8_t*>(big_alloc(kv_bytes));
+  FARM_CHECK(kv != nullptr, "out of memory allocating the KV cache (", kv_bytes, " bytes)");
+  kv_arena_.reset(kv, BigFree{kv_bytes});
   for (int l = 0; l < c.num_hidden_layers; l++) {
-    kcache_.emplace_back(kv + (size_t)(2 * l) * layer_floats, no_free);
-    vcache_.emplace_back(kv + (size_t)(2 * l + 1) * layer_floats, no_free);
+    kcache_.push_back(kv + (size_t)(2 * l) * layer_bytes);
+    vcache_.push_back(kv + (size_t)(2 * l + 1) * layer_bytes);
   }
   // Rows per model run: all live sequences of a step at once, bounded so the workspace stays small.
   const size_t per_row = 2 * C + (NH + 2 * NKV) * HD + NH * HD + 2 * I + V + 1;
@@ -367,7 +367,7 @@ DecodeSession::~DecodeSession() = default;
 
 size_t DecodeSession::cache_bytes() const {
   const ModelConfig& c = w_->cfg;
-  return 2 * (size_t)c.num_hidden_layers * max_slots_ * max_len_ * c.num_key_value_heads * c.head_dim() * sizeof(float);
+  return 2 * (size_t)c.num_hidden_layers * max_slots_ * max_len_ * c.num_key_value_heads * c.head_dim() * kv_es();
 }
 
 bool DecodeSession::info_used(int s) const { return slots_[s].info.used; }
@@ -416,8 +416,9 @@ void DecodeSession::copy_cache(int dst, int src, int from, int n) {
   for (int l = 0; l < c.num_hidden_layers; l++)
     for (int h = 0; h < c.num_key_value_heads; h++) {
       size_t d = dst * slot + h * head + (size_t)from * HD, s = src * slot + h * head + (size_t)from * HD;
-      std::memcpy(kcache_[l].get() + d, kcache_[l].get() + s, sizeof(float) * n * HD);
-      std::memcpy(vcache_[l].get() + d, vcache_[l].get() + s, sizeof(float) * n * HD);
+      const size_t es = kv_es();
+      std::memcpy(kcache_[l] + d * es, kcache_[l] + s * es, es * n * HD);
+      std::memcpy(vcache_[l] + d * es, vcache_[l] + s * es, es * n * HD);
     }
 }
 
@@ -489,8 +490,9 @@ int DecodeSession::run(const std::vector<Chunk>& chunks) {
   for (int l = 0; l < c.num_hidden_layers; l++) {
     const DecoderWeights::Layer& L = w.layers[l];
     const Packed::Layer& PL = PW.layers[l];
-    float* Kc = kcache_[l].get();
-    float* Vc = vcache_[l].get();
+    uint8_t* Kc = kcache_[l];
+    uint8_t* Vc = vcache_[l];
+    const size_t es = kv_es();
     prof::set_layer(l);
     rmsnorm_rows(W.xn, W.x, L.ln1, R, C, eps, "attn_norm");
     const decode::PackedSeg qkv[3] = {{&PL.q, W.q, QD}, {&PL.k, W.k, KD}, {&PL.v, W.v, KD}};
@@ -506,8 +508,14 @@ int DecodeSession::run(const std::vector<Chunk>& chunks) {
       rope_row(W.k + (size_t)r * KD, cs, sn, NKV, HD);
       for (int h = 0; h < NKV; h++) {
         size_t at = rslot[r] * slot_stride + ((size_t)h * max_len_ + rpos[r]) * HD;
-        std::memcpy(Kc + at, W.k + (size_t)r * KD + h * HD, sizeof(float) * HD);
-        std::memcpy(Vc + at, W.v + (size_t)r * KD + h * HD, sizeof(float) * HD);
+        const float *kr = W.k + (size_t)r * KD + h * HD, *vr = W.v + (size_t)r * KD + h * HD;
+        if (kv_bf16_) {
+          decode::to_bf16(reinterpret_cast<uint16_t*>(Kc + at * es), kr, HD);
+          decode::to_bf16(reinterpret_cast<uint16_t*>(Vc + at * es), vr, HD);
+        } else {
+          std::memcpy(Kc + at * es, kr, sizeof(float) * HD);
+          std::memcpy(Vc + at * es, vr, sizeof(float) * HD);
+        }
       }
     }
     }
@@ -526,20 +534,20 @@ int DecodeSession::run(const std::vector<Chunk>& chunks) {
         int from = 0;
         if (sl.prefix_slot >= 0) {  // the shared prompt, read from its owner's cache
           const size_t base = sl.prefix_slot * slot_stride + head;
-          seg[ns++] = {Kc + base, Vc + base, sl.prefix_len};
+          seg[ns++] = {Kc + base * es, Vc + base * es, sl.prefix_len};
           from = sl.prefix_len;
         }
         const size_t base = rslot[r] * slot_stride + head + (size_t)from * HD;
-        seg[ns++] = {Kc + base, Vc + base, n - from};
-        decode::attend(q, seg, ns, HD, HD, scale, W.att + (size_t)r * QD + h * HD, sc.data());
+        seg[ns++] = {Kc + base * es, Vc + base * es, n - from};
+        decode::attend(q, seg, ns, HD, HD, scale, W.att + (size_t)r * QD + h * HD, sc.data(), kv_bf16_);
       }
     };
     {
       // Scores and weighted sums over each row's context: reads its K and V rows (the KV cache's traffic).
       double ctx = 0;
       for (int r = 0; r < R; r++) ctx += rpos[r] + 1;
-      prof::Scope att("decode.attention", 4.0 * ctx * NH * HD + 5.0 * ctx * NH, 8.0 * ctx * KD + 8.0 * R * QD);
-      att.dims(R, NH, HD);  // the context length varies by step: in the FLOPs and bytes, not the row's key
+      prof::Scope att("decode.attention", 4.0 * ctx * NH * HD + 5.0 * ctx * NH, 2.0 * es * ctx * KD + 8.0 * R * QD);
+      att.dims(R, NH, HD).flags(kv_bf16_ ? 8 : 0);  // the context length varies by step: in FLOPs and bytes, not the key
       if ((int64_t)tasks * (rpos[R - 1] + 1) * HD >= (1 << 14)) team_->split(tasks, attend_tasks);
       else attend_tasks(0, tasks);
     }
