@@ -154,4 +154,24 @@ test('FARM_TRACE=file writes the trace at exit; FARM_PROFILE=1 prints the table 
   }
 });
 
+test('farm profile <workload> prints the table of a bench workload (and --json)', () => {
+  const cli = join(root, 'ts/cli/main.ts');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', cli, 'profile', 'forward', '--reps', '1', '--warmup', '0', '--json'], { cwd: root, encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.is(out.workload, 'forward');
+  assert.ok(out.rows.some((row: any) => row.kernel === 'gemm' && row.op === 'lm_head' && row.shape.startsWith('2048x4096x256')));
+  assert.ok(out.kernelShareOfWall > 0.5 && out.kernelShareOfWall <= 1.0001, `kernel share ${out.kernelShareOfWall}`);
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', cli, 'profile', 'nope'], { cwd: root, encoding: 'utf8' });
+  assert.is.not(bad.status, 0);
+  assert.match(bad.stderr, /unknown workload "nope"; known: train-step, forward, sample/);
+});
+
+test('profiler bindings check their arguments', async () => {
+  assert.throws(() => native.profiler.setMode(1), /profiler mode must be an object/);
+  assert.throws(() => native.profiler.readGbps({ bytes: 10 }), /bytes must be in \[4096/);
+  assert.throws(() => native.profiler.peaks({ threads: 0 }), /threads must be in \[1, 1024\]/);
+  assert.throws(() => native.profiler.setMode({ trace: 'yes' }), /trace must be a boolean/);
+});
+
 test.run();
