@@ -36,7 +36,7 @@ export async function timeit(fn: () => Promise<unknown> | unknown, reps: number,
 
 // ---- side-by-side references: a PyTorch process that runs one repetition per command ----
 
-export interface TorchInfo { torch: string; threads: number; blas: string }
+export interface TorchInfo { torch: string; threads: number; blas: string; openblasCore?: string | null; openblasDetected?: string | null }
 
 /** A reference process speaking bench/reference/llama_torch.py's line protocol. */
 export class TorchReference {
@@ -61,7 +61,7 @@ export class TorchReference {
     const first = await ref.lines.next();
     if (first.done) return { reason: `the PyTorch reference exited: ${stderr.trim().slice(-400)}` };
     const ready = JSON.parse(first.value);
-    Object.assign(ref.info, { torch: ready.torch, threads: ready.threads, blas: ready.blas });
+    Object.assign(ref.info, { torch: ready.torch, threads: ready.threads, blas: ready.blas, openblasCore: ready.openblas_core, openblasDetected: ready.openblas_detected });
     return ref;
   }
   /** One repetition of `what` (train, forward, sample), timed inside the reference: seconds. */
@@ -75,6 +75,12 @@ export class TorchReference {
   }
   close(): void {
     this.proc.stdin.end('quit\n');
+  }
+  /** "pytorch-1.13 (2 threads, OpenBLAS SkylakeX kernels; the library detected Prescott)". */
+  describe(): string {
+    const i = this.info;
+    const blas = i.openblasCore ? `, OpenBLAS ${i.openblasCore} kernels${i.openblasDetected ? `, forced: the library detected ${i.openblasDetected}` : ''}` : `, BLAS ${i.blas}`;
+    return `pytorch-${i.torch} (${i.threads} threads${blas})`;
   }
 }
 

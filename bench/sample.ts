@@ -47,7 +47,7 @@ async function interleave(variants: Record<string, () => Promise<unknown>>, ref:
   const rate = (xs: number[]) => (B * NEW) / median(xs);
   const theirs = ref ? rate(t.torch) : null;
   const config = { model: '#2: hidden 256, 4 layers, 4 heads, intermediate 683, vocab 4096', batch: B, prompt: T, newTokens: NEW, n: 1, threads, temperature: 1, includesPrefill: true, reps, interleaved: true };
-  const refObj = theirs !== null ? { name: `pytorch-${ref!.info.torch} (${ref!.info.threads} threads, OpenMP OpenBLAS) measured side by side`, value: theirs, source: 'bench/reference/llama_torch.py, interleaved in this run' } : null;
+  const refObj = theirs !== null ? { name: `${ref!.describe()} measured side by side`, value: theirs, source: 'bench/reference/llama_torch.py, interleaved in this run' } : null;
   for (const [k, suffix] of [['fp32', ''], ['bf16', '_bf16']] as const) {
     const ours = rate(t[k]);
     emit({ bench: 'sample', figure: `new_tokens_per_s${suffix}`, value: ours, unit: 'tokens/s', config: { ...config, decodePrecision: k, best: Math.round((B * NEW) / Math.min(...t[k])) },
@@ -111,7 +111,7 @@ async function interleave(variants: Record<string, () => Promise<unknown>>, ref:
   for (const [k, suffix] of [['fp32', ''], ['bf16', '_bf16']] as const) {
     const ours = (B * NEW) / median(t[k]);
     emit({ bench: 'sample', figure: `new_tokens_per_s_large${suffix}`, value: ours, unit: 'tokens/s', config: { ...config, decodePrecision: k },
-      reference: theirs !== null ? { name: `pytorch-${ref!.info.torch} measured side by side`, value: theirs, source: 'bench/reference/llama_torch.py, interleaved in this run' } : null,
+      reference: theirs !== null ? { name: `${ref!.describe()} measured side by side`, value: theirs, source: 'bench/reference/llama_torch.py, interleaved in this run' } : null,
       ...(why ? { note: `no side-by-side reference: ${why}` } : {}) });
     emit({ bench: 'sample', figure: `ratio_vs_pytorch_large${suffix}`, value: theirs !== null ? ours / theirs : null, unit: 'x', config: { ...config, decodePrecision: k }, ...(why ? { note: `null: ${why}` } : {}) });
   }

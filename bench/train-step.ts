@@ -36,7 +36,7 @@ const torch = await TorchReference.start({ vocab: cfg.vocab_size, hidden: cfg.hi
   heads: cfg.num_attention_heads, intermediate: cfg.intermediate_size, batch: B, seq: T, max_pos: T }, threads);
 const ref = torch instanceof TorchReference ? torch : null;
 const why = torch instanceof TorchReference ? undefined : torch.reason;
-const refName = ref ? `pytorch-${ref.info.torch} (${ref.info.threads} threads) measured side by side` : 'pytorch';
+const refName = ref ? `${ref.describe()} measured side by side` : 'pytorch';
 
 async function sideBySide(figure: string, ratioFigure: string, run: () => Promise<unknown>, what: 'train' | 'forward') {
   const r = await interleaved(run, ref ? () => ref.run(what) : null, reps, 2);

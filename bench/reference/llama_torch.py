@@ -11,11 +11,37 @@ sample: KV-cache sampling of `new` tokens at temperature 1 after prompts of `pro
 with a preallocated cache (a tuned hand-written loop, not transformers' generate).
 Run it under OpenBLAS's OpenMP build with as many threads as ours:
     LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp OMP_NUM_THREADS=2
+OpenBLAS picks its kernels by CPU model; a model newer than the library (Debian's 0.3.21 on 2023 Xeons)
+falls back to SSE3 "Prescott" kernels, 4-8x slower. Then this script restarts itself with the core type that
+matches the CPU's vector units (OPENBLAS_CORETYPE=SkylakeX with AVX-512, Haswell with AVX2) and says so.
 """
+import ctypes
 import json
 import math
+import os
 import sys
 import time
+
+
+def openblas_core():
+    for name in ("libopenblas.so.0", "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0"):
+        try:
+            lib = ctypes.CDLL(name)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib.openblas_get_corename().decode()
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+GENERIC_CORES = {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai", "coppermine", "northwood", "banias"}
+if "OPENBLAS_CORETYPE" not in os.environ:
+    core = openblas_core()
+    flags = set(open("/proc/cpuinfo").read().split()) if os.path.exists("/proc/cpuinfo") else set()
+    if core and core.lower() in GENERIC_CORES and "avx2" in flags:
+        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX" if "avx512f" in flags else "Haswell"
+        os.environ["FARM_OPENBLAS_DETECTED"] = core
+        os.execv(sys.executable, [sys.executable] + sys.argv)
 
 import torch
 import torch.nn as nn
@@ -149,7 +175,8 @@ def blas():
         return "?"
 
 
-print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas()}), flush=True)
+print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas(),
+                  "openblas_core": openblas_core(), "openblas_detected": os.environ.get("FARM_OPENBLAS_DETECTED")}), flush=True)
 for line in sys.stdin:
     cmd = line.strip()
     if cmd == "quit":

@@ -19,8 +19,8 @@ thread_local int tl_layer = -1;
 
 namespace {
 
-// About 100 bytes an event: 2M events bound the trace at ~200 MB; later events are counted, not kept.
-constexpr size_t kMaxEvents = size_t(2) << 20;
+// About 100 bytes an event: 1M events bound the trace at ~100 MB; later events are counted, not kept.
+constexpr size_t kMaxEvents = size_t(1) << 20;
 
 struct Key {
   const char* name;
