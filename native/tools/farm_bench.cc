@@ -5,6 +5,7 @@
 //   farm-bench train-step [--batch 8 --seq 256]      forward + backward + AdamW, as engine.sftStep
 //   farm-bench forward    [--batch 8 --seq 256]      forward only, log-probs of targets (no logits kept)
 //   farm-bench decode     [--batch 8 --prompt 32 --new 128 --bf16]   KV-cache sampling, as engine.generate
+//                         (--bf16: weights and KV cache in bf16, --bf16-weights: the weights only)
 //   farm-bench gemm M N K [--ta --tb]                 one sgemm
 //   farm-bench linear M N K [--bf16]                  one decode linear (packed weights): M rows, W [N, K]
 // Model: --vocab 4096 --hidden 256 --intermediate 683 --layers 4 --heads 4 --kv-heads 4 (the benches' model).
@@ -51,7 +52,7 @@ struct Args {
   }
 };
 
-const char* kFlags[] = {"--ta", "--tb", "--bf16", "--profile"};  // flags without a value
+const char* kFlags[] = {"--ta", "--tb", "--bf16", "--bf16-weights", "--profile"};  // flags without a value
 
 Args parse(int argc, char** argv) {
   Args a;
@@ -200,7 +201,8 @@ void decode_bench(const Args& a) {
   FARM_CHECK(T + NEW <= c.max_position_embeddings, "--prompt + --new exceeds --max-pos");
   Transformer m(c, 1, 0.02f);
   auto w = std::make_shared<DecoderWeights>(DecoderWeights::of(m));
-  const bool bf16 = a.has("bf16");
+  // --bf16: weights and KV cache in bf16 (decodePrecision 'bf16'); --bf16-weights: the weights only
+  const bool bf16 = a.has("bf16") || a.has("bf16-weights"), bf16_kv = a.has("bf16");
   std::vector<std::vector<int32_t>> prompts(B, std::vector<int32_t>(T));
   for (int b = 0; b < B; b++)
     for (int t = 0; t < T; t++) prompts[b][t] = (b * 131 + t * 17 + 1) % c.vocab_size;
@@ -211,7 +213,7 @@ void decode_bench(const Args& a) {
   opt.seed = 1;
   std::vector<double> prefill_ms, decode_ms;
   auto gen = [&] {
-    DecodeSession s(w, B, T + NEW, bf16);
+    DecodeSession s(w, B, T + NEW, bf16, bf16_kv);
     int64_t t0 = prof::now_ns();
     std::vector<int> slots = s.add_prompts(prompts, 1, streams);
     int64_t t1 = prof::now_ns();
@@ -226,7 +228,7 @@ void decode_bench(const Args& a) {
   decode_ms.erase(decode_ms.begin(), decode_ms.begin() + warm);
   std::string cfg = config_json(c, threads);
   cfg.insert(cfg.size() - 1, std::string(",\"batch\":") + std::to_string(B) + ",\"prompt\":" + std::to_string(T) +
-                                 ",\"new\":" + std::to_string(NEW) + ",\"weights\":\"" + (bf16 ? "bf16" : "fp32") + "\"");
+                                 ",\"new\":" + std::to_string(NEW) + ",\"weights\":\"" + (bf16 ? "bf16" : "fp32") + "\",\"kv_cache\":\"" + (bf16_kv ? "bf16" : "fp32") + "\"");
   figure("decode", "new_tokens_per_s", B * NEW / (median(ms) / 1e3), "tokens/s", cfg);
   figure("decode", "decode_only_tokens_per_s", B * NEW / (median(decode_ms) / 1e3), "tokens/s", cfg);
   figure("decode", "prefill_ms", median(prefill_ms), "ms", cfg);
