@@ -88,6 +88,9 @@ test('trace: valid trace-event JSON; phases, async jobs and native kernels on th
   const opt = engine.createOptimizer(model, { lr: 1e-3 });
   await engine.phase('optimizer', () => engine.sftStep(model, batch(), opt));
   await engine.phase('rollout', () => engine.generate(model, [[1, 2, 3], [4, 5]], { n: 2, maxNewTokens: 4 }));
+  const partial = batch();
+  partial.targets.fill(-1, 0, T);  // a prompt row: the LM head runs on the gathered target rows
+  await engine.forward(model, partial.tokens, { batch: B, targets: partial.targets, logits: false });
   const dir = mkdtempSync(join(tmpdir(), 'farm-trace-'));
   try {
     const path = join(dir, 'trace.json');
@@ -124,6 +127,10 @@ test('trace: valid trace-event JSON; phases, async jobs and native kernels on th
     const eps = 1;  // microseconds: a kernel's clock reads happen inside its job's
     for (const k of kernels)
       assert.ok(jobs.some((j) => k.ts! >= j.ts! - eps && k.ts! + k.dur! <= j.ts! + j.dur! + eps), `kernel ${k.name} at ${k.ts} outside every job`);
+    // Kernels are leaves: on one thread they never overlap (a scope around other kernels would count twice).
+    const sorted = [...kernels].sort((x, y) => x.ts! - y.ts!);
+    for (let i = 1; i < sorted.length; i++)
+      assert.ok(sorted[i].ts! >= sorted[i - 1].ts! + sorted[i - 1].dur! - eps, `${sorted[i].name} overlaps ${sorted[i - 1].name}`);
     const g = kernels.find((k) => k.name === 'gemm q_proj');
     assert.ok(g && typeof g.args!.shape === 'string' && Number(g.args!['GFLOP/s']) > 0 && g.args!.layer === 0);
     assert.ok(kernels.some((k) => k.name.startsWith('decode.linear')), 'decode kernels traced');

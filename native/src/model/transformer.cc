@@ -250,10 +250,12 @@ ForwardOutputs Transformer::forward(const int32_t* tokens, const int32_t* target
       head_x_.resize((size_t)R * C);
       head_targets_.resize(R);
       head_lse_.resize(R); head_logp_.resize(R); head_entropy_.resize(R);
-      prof::Scope gather("lm_head_gather", 0, 8.0 * R * C);
-      for (int r = 0; r < R; r++) {
-        std::memcpy(head_x_.data() + (size_t)r * C, a.xnf + (size_t)head_rows_[r] * C, sizeof(float) * C);
-        head_targets_[r] = targets[head_rows_[r]];
+      {
+        prof::Scope gather("lm_head_gather", 0, 8.0 * R * C);
+        for (int r = 0; r < R; r++) {
+          std::memcpy(head_x_.data() + (size_t)r * C, a.xnf + (size_t)head_rows_[r] * C, sizeof(float) * C);
+          head_targets_[r] = targets[head_rows_[r]];
+        }
       }
       prof::next_op("lm_head");
       K.gemm(false, true, R, V, C, head_x_.data(), C, wlm, C, 0.f, a.logits, V);
