@@ -1,8 +1,8 @@
 // What bf16 decoding (decodePrecision: 'bf16': weights and KV cache in bfloat16) does to a trained model's
 // outputs: greedy continuations compared with fp32 on every evaluation instruction, and per-token log-probs of
-// fp32 samples scored under both (teacher forcing). Uses the quickstart's SFT model (`npm start` writes
-// runs/quickstart), or --model DIR with --data FILE.jsonl (Alpaca records).
-import { existsSync, readFileSync } from 'node:fs';
+// fp32 samples scored under both (teacher forcing). Uses the SFT model and evaluation split of the quick
+// pipeline (`npm start` writes runs/quick), or --model DIR with --data FILE.jsonl (Alpaca records).
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Engine } from '../ts/engine/index.ts';
 import { generate } from '../ts/engine/generate.ts';
@@ -11,7 +11,19 @@ import { formatPrompt } from '../ts/data/template.ts';
 import { emit, quick } from './_lib.ts';
 
 const arg = (name: string, def: string) => { const i = process.argv.indexOf(`--${name}`); return i >= 0 ? process.argv[i + 1] : def; };
-const dir = arg('model', 'runs/quickstart/sft'), data = arg('data', 'runs/quickstart/data/eval.jsonl');
+/** The first path under `root` for which `ok` holds (depth-first, sorted). */
+function find(root: string, ok: (p: string) => boolean): string | null {
+  if (!existsSync(root)) return null;
+  if (ok(root)) return root;
+  if (!statSync(root).isDirectory()) return null;
+  for (const name of readdirSync(root).sort()) {
+    const hit = find(join(root, name), ok);
+    if (hit) return hit;
+  }
+  return null;
+}
+const dir = arg('model', find('runs/quick/stages/sft', (p) => existsSync(join(p, 'config.json')) && existsSync(join(p, 'tokenizer.json'))) ?? 'runs/quick/stages/sft');
+const data = arg('data', find('runs/quick/stages/data', (p) => p.endsWith('eval.jsonl')) ?? 'runs/quick/stages/data/eval.jsonl');
 if (!existsSync(join(dir, 'config.json')) || !existsSync(data)) {
   console.error(`decode-precision: SKIP: no trained model at ${dir} or no ${data} (run \`npm start\` first, or pass --model DIR --data FILE)`);
   process.exit(0);

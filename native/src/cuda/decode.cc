@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include "farm/common.h"
+#include "farm/profile.h"
 #include "farm/rng.h"
 #include "ops.h"
 
@@ -138,7 +139,7 @@ int DeviceDecodeSession::run(const std::vector<Chunk>& chunks) {
   packed.insert(packed.end(), heads.begin(), heads.end());
   ibuf_.upload(packed.data(), packed.size());
 
-  const Kernels& K = kernels();
+  const Kernels& K = prof::instrument(kernels());  // profiled when on (farm/profile.h)
   const size_t layer_cache = (size_t)max_slots_ * NKV * max_len_ * HD;
   K.embedding_forward(x_, d_tok, M.dev(host.embed_weight()), R, C);
   for (int l = 0; l < c.num_hidden_layers; l++) {
@@ -393,7 +394,7 @@ void DeviceDecodeSession::extend(int id, const int32_t* tokens, int n, float* lo
   bind_thread();
   feed_pending({id});
   FARM_CHECK(s.pending, "internal: sequence ", id, " has no next-token state");
-  const Kernels& K = kernels();
+  const Kernels& K = prof::instrument(kernels());  // profiled when on (farm/profile.h)
   int32_t* d_tg = ibuf_.data() + 6 * rows_cap_;
   // The first token's log-prob from the pending logits.
   if (c.lm_head) {

@@ -7,9 +7,19 @@
 #include <map>
 #include <string>
 #include "farm/common.h"
+#include "farm/profile.h"
 #include "ops.h"
 
 namespace farm::cuda {
+
+// The profiler times this backend's table calls as kernels, not launches: it synchronizes around each
+// profiled call (a fault is reported by the backend's next own synchronize, not from the profiler).
+static const bool kProfilerSync = (prof::set_device_sync("cuda", [] {
+  try {
+    synchronize("profiler");
+  } catch (...) {
+  }
+}), true);
 
 struct DeviceModel::Acts {
   int B = 0, T = 0, layers = 0;
@@ -183,7 +193,7 @@ void DeviceModel::forward(const int32_t* tokens, const int32_t* targets, int B, 
   if (targets) std::copy(targets, targets + BT, tg.begin());
   a.ibuf.upload(tokens, BT, a.tokens - a.ibuf.data());
   a.ibuf.upload(tg.data(), BT, a.targets - a.ibuf.data());
-  const Kernels& K = kernels();
+  const Kernels& K = prof::instrument(kernels());  // profiled when on (farm/profile.h)
   const float eps = c.rms_norm_eps;
   const float *rc = rope_cos_.data(), *rs = rope_sin_.data();
 
@@ -298,7 +308,7 @@ void DeviceModel::backward(const float* dlogp, const float* dentropy, const floa
   have_backward_acts_ = false;  // the logits buffer becomes dlogits below: one backward per forward
   push();
   grads_fresh_ = Fresh::Device;
-  const Kernels& K = kernels();
+  const Kernels& K = prof::instrument(kernels());  // profiled when on (farm/profile.h)
   Acts& a = *acts_;
   const int B = B_, T = T_, BT = B * T, C = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
   const int HD = c.head_dim(), NH = c.num_attention_heads, NKV = c.num_key_value_heads, L = c.num_hidden_layers;
