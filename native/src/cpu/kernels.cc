@@ -12,8 +12,13 @@
 namespace farm::cpu {
 namespace {
 
+// Below this many elements a kernel stays on the calling thread: a parallel region costs microseconds on an
+// idle machine, and a scheduler time slice (milliseconds) when another process holds the other core. The
+// split of the work never changes a result, so neither does this.
+constexpr int64_t kParallelMin = 1 << 15;
+
 void embedding_forward(float* out, const int32_t* tokens, const float* wte, int BT, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)BT * C >= kParallelMin)
   for (int i = 0; i < BT; i++) std::memcpy(out + (size_t)i * C, wte + (size_t)tokens[i] * C, sizeof(float) * C);
 }
 
@@ -21,7 +26,7 @@ void embedding_backward(float* dwte, const float* dout, const int32_t* tokens, i
   // Column blocks in parallel, rows in order: deterministic for any thread count.
   const int CB = 16;
   int nblk = (C + CB - 1) / CB;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)BT * C >= kParallelMin)
   for (int b = 0; b < nblk; b++) {
     int c0 = b * CB, c1 = std::min(C, c0 + CB);
     for (int i = 0; i < BT; i++) {
@@ -34,7 +39,7 @@ void embedding_backward(float* dwte, const float* dout, const int32_t* tokens, i
 
 void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int BT, int C, float eps) {
   const VecMath& V = vm();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)BT * C >= kParallelMin)
   for (int i = 0; i < BT; i++) {
     const float* xi = x + (size_t)i * C;
     float* oi = out + (size_t)i * C;
@@ -48,7 +53,7 @@ void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, in
 void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w, const float* rstd,
                       int BT, int C, bool accumulate) {
   const VecMath& V = vm();
-#pragma omp parallel
+#pragma omp parallel if ((int64_t)BT * C >= kParallelMin)
   {
     std::vector<float> gw(C);
 #pragma omp for schedule(static)
@@ -88,7 +93,7 @@ void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, c
 void rope(float* x, const float* cosv, const float* sinv, int B, int T, int H, int HD, bool inverse) {
   const int half = HD / 2;
   const float sgn = inverse ? -1.f : 1.f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)B * T * H * HD >= kParallelMin)
   for (int bt = 0; bt < B * T; bt++) {
     int t = bt % T;
     const float* cs = cosv + (size_t)t * half;
@@ -113,7 +118,7 @@ void attention_forward(float* out, float* att, const float* q, const float* k, c
   const VecMath& V = vm();
   const int group = NH / NKV, ldq = NH * HD, ldk = NKV * HD;
   const float scale = 1.0f / std::sqrt((float)HD);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)B * NH * T * T >= kParallelMin)
   for (int bh = 0; bh < B * NH; bh++) {
     int b = bh / NH, h = bh % NH, kvh = h / group;
     const float* Q = q + (size_t)b * T * ldq + h * HD;
@@ -143,7 +148,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   const VecMath& V = vm();
   const int group = NH / NKV, ldq = NH * HD, ldk = NKV * HD;
   const float scale = 1.0f / std::sqrt((float)HD);
-#pragma omp parallel
+#pragma omp parallel if ((int64_t)B * NH * T * T >= kParallelMin)
   {
     static thread_local std::vector<float> dS;
     if (dS.size() < (size_t)T * T) dS.resize((size_t)T * T);
@@ -211,7 +216,7 @@ void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gat
 void logsoftmax_forward(float* logp, float* entropy, float* lse, const float* logits, const int32_t* targets, int BT,
                         int V) {
   const VecMath& M = vm();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)BT * V >= kParallelMin)
   for (int i = 0; i < BT; i++) {
     const float* z = logits + (size_t)i * V;
     float m = M.max(z, V);
@@ -229,7 +234,7 @@ void logsoftmax_forward(float* logp, float* entropy, float* lse, const float* lo
 void logsoftmax_backward(float* z_to_dz, const float* dlogp, const float* dentropy, const float* lse,
                          const float* entropy, const int32_t* targets, int BT, int V) {
   const VecMath& M = vm();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)BT * V >= kParallelMin)
   for (int i = 0; i < BT; i++) {
     float* z = z_to_dz + (size_t)i * V;
     float gl = dlogp ? dlogp[i] : 0.f, ge = dentropy ? dentropy[i] : 0.f;
