@@ -9,7 +9,8 @@
 //   farm-bench gemm M N K [--ta --tb]                 one sgemm
 //   farm-bench linear M N K [--bf16]                  one decode linear (packed weights): M rows, W [N, K]
 // Model: --vocab 4096 --hidden 256 --intermediate 683 --layers 4 --heads 4 --kv-heads 4 (the benches' model).
-// Common: --threads 2 --reps 10 --warmup 2 --gemm auto|avx2|avx512|portable|blas
+// Common: --threads 2 --reps 10 --warmup 2 --gemm auto|avx2|avx512|portable|blas; --profile: the kernel table on
+// stderr; --trace FILE: a Chrome trace; --record: the profiler on, nothing printed (its own cost, with callgrind)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -52,7 +53,7 @@ struct Args {
   }
 };
 
-const char* kFlags[] = {"--ta", "--tb", "--bf16", "--bf16-weights", "--profile"};  // flags without a value
+const char* kFlags[] = {"--ta", "--tb", "--bf16", "--bf16-weights", "--profile", "--record"};  // flags without a value
 
 Args parse(int argc, char** argv) {
   Args a;
@@ -288,7 +289,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "usage: farm-bench train-step|forward|decode|gemm M N K|linear M N K [options]\n"
                            "  model: --vocab --hidden --intermediate --layers --heads --kv-heads\n"
                            "  train-step/forward: --batch 8 --seq 256; decode: --batch 8 --prompt 32 --new 128 --bf16\n"
-                           "  gemm: --ta --tb; common: --threads 2 --reps 10 --warmup 2 --gemm NAME --profile --trace FILE\n");
+                           "  gemm: --ta --tb; common: --threads 2 --reps 10 --warmup 2 --gemm NAME --profile --record --trace FILE\n");
       return a.workload.empty() ? 2 : 0;
     }
     const int threads = (int)a.num("threads", 2);
@@ -300,8 +301,9 @@ int main(int argc, char** argv) {
         if (g == gemm_impl_name(i)) { set_gemm_impl(i); ok = true; }
       FARM_CHECK(ok, "unknown --gemm ", g);
     }
+    // --record: the profiler on and nothing printed (to measure the profiler's own cost)
     const bool trace = a.has("trace");
-    if (a.has("profile") || trace) prof::set_mode(true, trace);
+    if (a.has("profile") || a.has("record") || trace) prof::set_mode(true, trace);
     prof::set_thread_name("main");
     if (a.workload == "train-step") train_step(a, true);
     else if (a.workload == "forward") train_step(a, false);
