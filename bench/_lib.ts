@@ -3,6 +3,7 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { availableParallelism, loadavg } from 'node:os';
 export interface Reference { name: string; value: number; source: string }
 export interface Figure {
   bench: string; figure: string; value: number | null; unit: string;
@@ -83,6 +84,10 @@ export class TorchReference {
     return `pytorch-${i.torch} (${i.threads} threads${blas})`;
   }
 }
+
+/** The 1-minute load average over the cores: above ~0.5, other work shares the cores and ratios drift (PyTorch's
+ * static OpenMP split stalls when a thread loses its core; ours hands work out dynamically). */
+export function machineLoad(): number { return +(loadavg()[0] / Math.max(1, availableParallelism())).toFixed(2); }
 
 /**
  * Repetitions of ours and the reference's, alternated (ours, theirs, ours, ...) after `warmup` of each, so

@@ -7,7 +7,7 @@ import { Engine, type ModelConfig } from '../ts/engine/index.ts';
 import { generate } from '../ts/engine/generate.ts';
 import { native } from '../ts/engine/native.ts';
 import { BENCH_MODEL, benchPrompts, WORKLOADS } from '../ts/engine/workloads.ts';
-import { emit, flag, median, quick, timeit, TorchReference } from './_lib.ts';
+import { emit, flag, machineLoad, median, quick, timeit, TorchReference } from './_lib.ts';
 import { cudaBench } from './_cuda.ts';
 
 if (await cudaBench('sample')) process.exit(0);  // --backend=cuda: the GPU variant (bench/_cuda.ts)
@@ -42,7 +42,9 @@ async function interleave(variants: Record<string, () => Promise<unknown>>, ref:
   const started = await TorchReference.start(torchCfg(SMALL, NEW), threads);
   const ref = started instanceof TorchReference ? started : null;
   const why = started instanceof TorchReference ? undefined : started.reason;
+  const loadBefore = machineLoad();
   const t = await interleave({ fp32: fp32.run, bf16: bf16.run }, ref, reps);
+  const load = [loadBefore, machineLoad()];
   ref?.close();
   const rate = (xs: number[]) => (B * NEW) / median(xs);
   const theirs = ref ? rate(t.torch) : null;
@@ -52,7 +54,7 @@ async function interleave(variants: Record<string, () => Promise<unknown>>, ref:
     const ours = rate(t[k]);
     emit({ bench: 'sample', figure: `new_tokens_per_s${suffix}`, value: ours, unit: 'tokens/s', config: { ...config, decodePrecision: k, best: Math.round((B * NEW) / Math.min(...t[k])) },
       reference: refObj, ...(why ? { note: `no side-by-side reference: ${why}` } : {}) });
-    emit({ bench: 'sample', figure: `ratio_vs_pytorch${suffix}`, value: theirs !== null ? ours / theirs : null, unit: 'x', config: { ...config, decodePrecision: k },
+    emit({ bench: 'sample', figure: `ratio_vs_pytorch${suffix}`, value: theirs !== null ? ours / theirs : null, unit: 'x', config: { ...config, decodePrecision: k, load_per_core: load },
       reference: { name: 'target', value: 4, source: 'DESIGN.md section 7 / issue #15' }, ...(why ? { note: `null: ${why}` } : {}) });
   }
 

@@ -6,7 +6,7 @@ import { Engine } from '../ts/engine/index.ts';
 import { native } from '../ts/engine/native.ts';
 import { setProfiling, resetProfile } from '../ts/engine/profile.ts';
 import { BENCH_MODEL, WORKLOADS } from '../ts/engine/workloads.ts';
-import { emit, flag, interleaved, median, quick, timeit, TorchReference } from './_lib.ts';
+import { emit, flag, interleaved, machineLoad, median, quick, timeit, TorchReference } from './_lib.ts';
 import { cudaBench } from './_cuda.ts';
 
 if (await cudaBench('train-step')) process.exit(0);  // --backend=cuda: the GPU variant (bench/_cuda.ts)
@@ -39,7 +39,9 @@ const why = torch instanceof TorchReference ? undefined : torch.reason;
 const refName = ref ? `${ref.describe()} measured side by side` : 'pytorch';
 
 async function sideBySide(figure: string, ratioFigure: string, run: () => Promise<unknown>, what: 'train' | 'forward') {
+  const loadBefore = machineLoad();
   const r = await interleaved(run, ref ? () => ref.run(what) : null, reps, 2);
+  const load = [loadBefore, machineLoad()];
   const ours = (B * T) / median(r.ours);
   const theirs = ref ? (B * T) / median(r.theirs) : null;
   // Per pair of neighbouring repetitions: how steady the ratio is under the machine's noise.
@@ -48,7 +50,7 @@ async function sideBySide(figure: string, ratioFigure: string, run: () => Promis
     reference: theirs !== null ? { name: refName, value: theirs, source: 'bench/reference/llama_torch.py, interleaved in this run' } : null,
     ...(why ? { note: `no side-by-side reference: ${why}` } : {}) });
   emit({ bench: 'train-step', figure: ratioFigure, value: theirs !== null ? ours / theirs : null, unit: 'x',
-    config: { ...config, ...(pairs.length ? { pair_ratio_min: +pairs[0].toFixed(3), pair_ratio_max: +pairs[pairs.length - 1].toFixed(3) } : {}) },
+    config: { ...config, load_per_core: load, ...(pairs.length ? { pair_ratio_min: +pairs[0].toFixed(3), pair_ratio_max: +pairs[pairs.length - 1].toFixed(3) } : {}) },
     reference: { name: 'target', value: what === 'train' ? 1.5 : 1.2, source: 'DESIGN.md section 7 / issue #15' },
     ...(why ? { note: `null: ${why}` } : {}) });
   return { ours, theirs };
