@@ -122,8 +122,30 @@ export async function loadModel(dir: string, opts: { config?: Partial<ModelConfi
     if (!byFile.has(file)) byFile.set(file, new Map());
     byFile.get(file)!.set(p.name, p.data);
   }
-  for (const [file, want] of byFile) await readTensors(file, headers.get(file)!, want);
+  for (const [file, want] of byFile) {
+    await readTensors(file, headers.get(file)!, want);
+    for (const [name, data] of want) checkFinite(data, `${file}: tensor "${name}"`);
+  }
   return model;
+}
+
+/**
+ * Refuses NaN and Inf in loaded weights: they do not always surface as NaN outputs (a clamped exp or a
+ * max that skips NaN can turn them into finite, wrong numbers), so they are caught where they enter.
+ */
+export function checkFinite(data: Float32Array, what: string): void {
+  let nan = 0, inf = 0, first = -1;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v - v !== 0) {  // NaN or +-Inf (cheaper than two calls per element)
+      if (first < 0) first = i;
+      if (v !== v) nan++;
+      else inf++;
+    }
+  }
+  if (first >= 0) {
+    throw new Error(`${what} holds ${nan} NaN and ${inf} infinite value${nan + inf > 1 ? 's' : ''} (first at flat index ${first}): refusing non-finite weights`);
+  }
 }
 
 /** Optimizer state for resuming: moments per parameter tensor (exp_avg / exp_avg_sq) and the step count. */
@@ -156,5 +178,6 @@ export async function loadOptimizer(opt: AdamW, path: string): Promise<void> {
     }
   }
   await readTensors(path, header, want);
+  for (const [name, data] of want) checkFinite(data, `${path}: tensor "${name}"`);
   opt.setStepCount(step);
 }

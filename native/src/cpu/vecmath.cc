@@ -17,9 +17,11 @@ float exp_shift_sum_weighted_portable(const float* x, float s, int n, float* wsu
   *wsum = w;
   return acc;
 }
+// NaN propagates (a max that skips NaN turns NaN weights into finite, wrong softmaxes): once m is NaN,
+// `x > m` is false and `x != x` is false for numbers, so m stays NaN.
 float max_portable(const float* x, int n) {
   float m = -INFINITY;
-  for (int i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+  for (int i = 0; i < n; i++) m = (x[i] > m || x[i] != x[i]) ? x[i] : m;
   return m;
 }
 float dot_portable(const float* a, const float* b, int n) {
@@ -42,10 +44,11 @@ void silu_mul_backward_portable(float* dgate, float* dup, const float* dh, const
 }
 
 // ---- AVX2 + FMA ----
-// exp(x) for x <= 0 mostly (softmax); valid on [-87, 88], relative error ~2 ulp.
+// exp(x) for x <= 0 mostly (softmax); valid on [-87, 88], relative error ~2 ulp. NaN stays NaN: min/max_ps
+// return their second operand when either is NaN, so x goes second.
 __attribute__((target("avx2,fma"))) inline __m256 exp256(__m256 x) {
   const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365447505531f);
-  x = _mm256_max_ps(_mm256_min_ps(x, hi), lo);
+  x = _mm256_max_ps(lo, _mm256_min_ps(hi, x));
   __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
   r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
@@ -104,15 +107,21 @@ __attribute__((target("avx2,fma"))) float exp_shift_sum_weighted_avx2(const floa
   *wsum = w;
   return t;
 }
+// NaN anywhere gives NaN (max_ps alone drops a NaN whenever a number follows it in the same lane).
 __attribute__((target("avx2,fma"))) float max_avx2(const float* x, int n) {
-  __m256 m = _mm256_set1_ps(-INFINITY);
+  __m256 m = _mm256_set1_ps(-INFINITY), nan = _mm256_setzero_ps();
   int i = 0;
-  for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    m = _mm256_max_ps(m, v);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  if (_mm256_movemask_ps(nan)) return NAN;
   alignas(32) float b[8];
   _mm256_store_ps(b, m);
   float r = b[0];
   for (int j = 1; j < 8; j++) r = b[j] > r ? b[j] : r;
-  for (; i < n; i++) r = x[i] > r ? x[i] : r;
+  for (; i < n; i++) r = (x[i] > r || x[i] != x[i]) ? x[i] : r;
   return r;
 }
 __attribute__((target("avx2,fma"))) float dot_avx2(const float* a, const float* b, int n) {
