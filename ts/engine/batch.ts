@@ -19,10 +19,33 @@ export interface TokenBatch {
   numTargets: number;
 }
 
-/** Packs prompt+response sequences, right-padded with padId, truncated to maxLen (from the right). */
+/** Token ids must be non-negative integers: NaN, 2.5 or "7" would be coerced into another token by Int32Array. */
+function checkIds(ids: ArrayLike<number>, where: string): void {
+  if (ids instanceof Int32Array || ids instanceof Uint32Array || ids instanceof Uint16Array || ids instanceof Uint8Array) return;
+  if (!ids || typeof ids.length !== 'number') throw new Error(`packBatch: ${where} must be an array of token ids`);
+  for (let i = 0; i < ids.length; i++) {
+    const t = ids[i];
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0) throw new Error(`packBatch: ${where}[${i}] = ${JSON.stringify(t) ?? String(t)} is not a token id (a non-negative integer)`);
+  }
+}
+
+/**
+ * Packs prompt+response sequences, right-padded with padId. With maxLen (the model's context), a sequence that
+ * does not fit is an error, not silently cut: the caller decides how to shorten (the SFT method's maxLength).
+ */
 export function packBatch(examples: SequenceExample[], opts: { padId: number; maxLen?: number; seqLen?: number }): TokenBatch {
-  if (examples.length === 0) throw new Error('packBatch: empty batch');
+  if (!Array.isArray(examples) || examples.length === 0) throw new Error('packBatch: empty batch');
+  examples.forEach((e, b) => {
+    if (!e || typeof e !== 'object') throw new Error(`packBatch: example ${b} is not {prompt, response}`);
+    checkIds(e.prompt, `example ${b}: prompt`);
+    checkIds(e.response, `example ${b}: response`);
+  });
   const lens = examples.map((e) => e.prompt.length + e.response.length);
+  if (opts.maxLen !== undefined) {
+    // A sequence of L tokens takes L - 1 positions: its last token is only a target.
+    const b = lens.findIndex((L) => L - 1 > opts.maxLen!);
+    if (b >= 0) throw new Error(`packBatch: example ${b} has ${lens[b]} tokens (prompt ${examples[b].prompt.length} + response ${examples[b].response.length}), more than the model's context of ${opts.maxLen} positions allows (${opts.maxLen + 1} tokens); shorten it first`);
+  }
   let T = opts.seqLen ?? Math.max(...lens) - 1;
   if (opts.maxLen !== undefined) T = Math.min(T, opts.maxLen);
   if (T < 1) throw new Error('packBatch: sequences need at least 2 tokens (prompt + response)');

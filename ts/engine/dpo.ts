@@ -6,6 +6,7 @@ import {
   backwardRaw, checkPositiveInt, chunks, dpoLoss, forwardRaw, packSequences, sequenceLogRatio, type DPOLossType,
   type EngineLike, type PromptResponse,
 } from './rl.ts';
+import { checkOptionKeys } from './options.ts';
 
 export interface DPOPair {
   prompt: ArrayLike<number>;
@@ -74,6 +75,7 @@ export async function precomputeReferenceLogps(engine: EngineLike, ref: Model, p
 /** One DPO step over a batch of pairs: loss, accumulate over micro-batches, clip, AdamW. */
 export async function dpoStep(engine: EngineLike, args: { policy: Model; ref?: Model; pairs: DPOPair[]; optimizer: Optimizer; config?: Partial<DPOConfig> }): Promise<DPOStepStats> {
   const { policy, pairs, optimizer } = args;
+  checkOptionKeys('DPO config', args.config, ['beta', 'lossType', 'labelSmoothing', 'microBatchSize', 'padId']);
   const cfg: DPOConfig = { ...DPO_DEFAULTS, ...args.config };
   if (!policy.config.lm_head) throw new Error('dpoStep: the policy needs an LM head');
   if (optimizer.model !== policy) throw new Error('dpoStep: the optimizer belongs to another model');

@@ -12,6 +12,7 @@ import { dpoStep, type DPOConfig, type DPOPair, type DPOStepStats } from './dpo.
 import type { PromptResponse } from './rl.ts';
 import * as ckpt from './checkpoint.ts';
 import * as prof from './profile.ts';
+import { checkOptionKeys } from './options.ts';
 
 export type Backend = 'auto' | 'cpu' | 'cuda';
 export interface EngineOptions {
@@ -98,6 +99,7 @@ export class Engine {
   }
 
   static async create(opts: EngineOptions = {}): Promise<Engine> {
+    checkOptionKeys('Engine.create', opts, ['backend', 'cudaGemm', 'threads', 'seed', 'profile']);
     const { threads = 2, seed = 1, cudaGemm } = opts;
     let backend = opts.backend ?? 'auto';
     const env = process.env.FARM_BACKEND;
@@ -161,6 +163,7 @@ export class Engine {
 
   /** A new model on this engine's backend (seeded: the same initial weights on CPU and CUDA). */
   createModel(config: ModelConfig, opts: { seed?: number; initStd?: number } = {}): Model {
+    checkOptionKeys('createModel options', opts, ['seed', 'initStd']);
     return createModel(config, { seed: opts.seed ?? this.seed, initStd: opts.initStd ?? 0.02, backend: this.backend });
   }
 
@@ -171,6 +174,7 @@ export class Engine {
   /** Forward pass over token sequences of equal length (number[][] or a flat Int32Array with `batch`). */
   async forward(model: Model, tokens: number[][] | Int32Array,
     opts: { batch?: number; targets?: Int32Array; logits?: boolean; entropy?: boolean; train?: boolean; hidden?: boolean } = {}): Promise<ForwardResult> {
+    checkOptionKeys('forward options', opts, ['batch', 'targets', 'logits', 'entropy', 'train', 'hidden']);
     const end = prof.beginPhase('engine.forward');
     const { flat, batch, seqLen } = flatten(tokens, opts.batch);
     const wantLogits = opts.logits ?? (model.config.lm_head && !opts.targets);
@@ -196,6 +200,7 @@ export class Engine {
    */
   async sftStep(model: Model, batch: TokenBatch | SequenceExample[], optimizer: Optimizer, opts: { padId?: number } = {}): Promise<StepStats> {
     if (optimizer.model !== model) throw new Error('sftStep: the optimizer belongs to another model');
+    checkOptionKeys('sftStep options', opts, ['padId']);
     const b = Array.isArray(batch) ? packBatch(batch, { padId: opts.padId ?? 0, maxLen: model.config.max_position_embeddings }) : batch;
     if (b.numTargets === 0) throw new Error('sftStep: the batch has no response tokens to learn');
     const end = prof.beginPhase('engine.sftStep');

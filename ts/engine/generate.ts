@@ -5,6 +5,7 @@
 // call, or on how the call is split into batches.
 import { native } from './native.ts';
 import type { Model } from './model.ts';
+import { checkOptionKeys } from './options.ts';
 
 /** What generate() needs from an engine (an Engine satisfies it). */
 export interface EngineLike { readonly threads: number; readonly seed: number }
@@ -120,6 +121,8 @@ export async function generate(engine: EngineLike, model: Model, prompts: number
   const cfg = model.config;
   if (!cfg.lm_head) throw new Error('generate: this model has no LM head (a reward/value model cannot generate)');
   checkPrompts(model, prompts);
+  checkOptionKeys('generate options', options, ['n', 'maxNewTokens', 'temperature', 'topK', 'topP', 'stopTokens', 'eosTokenId', 'seed', 'promptIds',
+    'maxBatchSequences', 'maxCacheBytes', 'stepsPerCall', 'onProgress', 'decodePrecision']);
   const n = checkInt('n', options.n ?? 1, 1, MAX_N);
   const maxNew = checkInt('maxNewTokens', options.maxNewTokens ?? 64, 1, 1 << 24);
   const temperature = options.temperature ?? 1;

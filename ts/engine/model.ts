@@ -1,5 +1,9 @@
 // Typed wrappers over the addon's Model and AdamW.
 import { native } from './native.ts';
+import { checkOptionKeys } from './options.ts';
+
+const CONFIG_KEYS = ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads',
+  'max_position_embeddings', 'rms_norm_eps', 'rope_theta', 'tie_word_embeddings', 'lm_head', 'scalar_head'];
 
 /** Hugging Face LlamaConfig fields (a real checkpoint's config.json maps 1:1), plus which heads exist. */
 export interface ModelConfig {
@@ -93,6 +97,7 @@ export class AdamW {
  * needs an addon built with CUDA and a visible device (Engine.create({ backend }) checks both).
  */
 export function createModel(config: ModelConfig, options: { seed?: number; initStd?: number; backend?: ModelBackend } = {}): Model {
+  checkOptionKeys('model config', config, CONFIG_KEYS);
   const { backend = 'cpu', ...init } = options;
   if (backend === 'cuda') {
     if (typeof native.CudaModel !== 'function') throw new Error(`the CUDA backend is unavailable: ${native.cudaInfo?.().reason ?? 'this addon was built without it'}`);

@@ -1,6 +1,7 @@
 // AdamW with a learning-rate schedule and gradient-norm clipping: what every training step takes.
 import { AdamW, type AdamWOptions, type Model } from './model.ts';
-import { learningRate, type ScheduleOptions } from './schedule.ts';
+import { checkOptionKeys } from './options.ts';
+import { checkSchedule, learningRate, type ScheduleOptions } from './schedule.ts';
 
 export type OptimizerOptions = AdamWOptions & ScheduleOptions & { maxGradNorm?: number };
 
@@ -10,8 +11,9 @@ export class Optimizer {
   readonly schedule: ScheduleOptions;
   readonly maxGradNorm: number;
   constructor(model: Model, opts: OptimizerOptions) {
+    checkOptionKeys('optimizer options', opts, ['lr', 'warmupSteps', 'totalSteps', 'kind', 'minLrRatio', 'maxGradNorm', 'beta1', 'beta2', 'eps', 'weightDecay']);
     const { lr, warmupSteps, totalSteps, kind, minLrRatio, maxGradNorm = 1.0, ...adam } = opts;
-    learningRate(0, { lr, warmupSteps, totalSteps, kind, minLrRatio });  // validates early
+    checkSchedule({ lr, warmupSteps, totalSteps, kind, minLrRatio });
     this.adamw = new AdamW(model, adam);
     this.schedule = { lr, warmupSteps, totalSteps, kind, minLrRatio };
     if (!(maxGradNorm >= 0)) throw new Error(`maxGradNorm must be >= 0, got ${maxGradNorm}`);

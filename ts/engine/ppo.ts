@@ -9,6 +9,7 @@ import {
   backwardRaw, checkPositiveInt, chunks, forwardRaw, gae, gatherRows, klPenalizedRewards, moments, permutation, ppoLoss,
   scatterRows, seededRandom, targetsFromMask, whiten, type EngineLike, type PPOLossResult, type KLEstimator, type Mask,
 } from './rl.ts';
+import { checkOptionKeys } from './options.ts';
 
 /** PPO hyperparameters; defaults follow AlpacaFarm's PPO (simulated feedback). */
 export interface PPOConfig {
@@ -71,6 +72,7 @@ export const PPO_DEFAULTS: Readonly<PPOConfig> = Object.freeze({
 });
 
 export function resolvePPOConfig(c: Partial<PPOConfig> = {}): PPOConfig {
+  checkOptionKeys('PPO config', c, [...Object.keys(PPO_DEFAULTS), 'miniBatchSize', 'forwardBatchSize', 'seed']);
   const r: PPOConfig = { ...PPO_DEFAULTS, ...c };
   const inRange = (k: keyof PPOConfig, lo: number, hi: number, loOpen = false) => {
     const v = r[k] as number;
@@ -201,6 +203,7 @@ const now = () => performance.now();
 /** One PPO phase: see the file comment. Returns TRL-named statistics. */
 export async function ppoStep(engine: EngineLike, args: PPOStepArgs): Promise<PPOStats> {
   const t0 = now();
+  checkOptionKeys('ppoStep', args, ['policy', 'value', 'ref', 'rollouts', 'config', 'optimizer', 'valueOptimizer', 'klController']);
   const cfg = resolvePPOConfig(args.config);
   const { policy, rollouts: R } = args;
   const shared = !args.value || args.value === policy;

@@ -5,6 +5,7 @@ import type { Model } from './model.ts';
 import {
   backwardRaw, bradleyTerryLoss, checkPositiveInt, chunks, forwardRaw, packSequences, type EngineLike, type PromptResponse,
 } from './rl.ts';
+import { checkOptionKeys } from './options.ts';
 
 /** One preference: AlpacaFarm's convention, preference 1 or 2 = which output is better; soft values in [1, 2] allowed. */
 export interface PreferencePair {
@@ -79,6 +80,7 @@ export async function rewardStep(engine: EngineLike, args: { model: Model; pairs
 export async function rewardGradients(engine: EngineLike, args: { model: Model; pairs: PreferencePair[]; config?: RewardConfig }): Promise<Omit<RewardStepStats, 'gradNorm' | 'lr' | 'clipped'>> {
   const { model, pairs } = args;
   const cfg = args.config ?? {};
+  checkOptionKeys('reward config', cfg, ['microBatchSize', 'padId']);
   checkModel(model, 'rewardStep');
   if (!Array.isArray(pairs) || pairs.length === 0) throw new Error('rewardStep: empty batch of pairs');
   const y = labels(pairs);

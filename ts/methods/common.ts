@@ -4,6 +4,9 @@
 // bounded chunks, frozen copies of models, strict configs and the finite-value guards. One copy of each loop.
 import { createHash } from 'node:crypto';
 import { Model, type Engine, type GenerateOptions, type Sample } from '../engine/index.ts';
+import { closestKey } from '../engine/options.ts';
+
+export { closestKey };
 import { formatPrompt, type AlpacaExample, type TextEncoderLike } from '../data/template.ts';
 import type { Pair, PairScorer } from '../feedback/types.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
@@ -285,31 +288,6 @@ export class ConfigError extends Error {
 }
 
 /** Levenshtein distance, for "did you mean" hints on misspelt keys. */
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0];
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const t = d[j];
-      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = t;
-    }
-  }
-  return d[b.length];
-}
-
-/** The known key closest to `key` (case, '_' and '-' ignored), when one is close enough to be a typo. */
-export function closestKey(key: string, known: readonly string[]): string | null {
-  const norm = (k: string) => k.toLowerCase().replace(/[_-]/g, '');
-  let best: string | null = null, bestD = Infinity;
-  for (const k of known) {
-    const dist = editDistance(norm(key), norm(k));
-    if (dist < bestD) { bestD = dist; best = k; }
-  }
-  return best !== null && bestD <= Math.max(2, Math.floor(key.length / 4)) ? best : null;
-}
-
 /** Throws a ConfigError for every key of `over` not in `known` (typos are never silently ignored). */
 export function checkKnownKeys(what: string, over: object | undefined, known: readonly string[]): void {
   for (const k of Object.keys(over ?? {})) {
