@@ -137,6 +137,7 @@ export function decodeManifest(bytes: Uint8Array, file = '<manifest>'): RunManif
     if (foot.footer.crc32 !== crc32(bytes.subarray(0, footPos))) throw new Error('CRC-32 mismatch');
     void start;
     const { config_json, ...rest } = m.manifest as Record<string, any>;
+    for (const k of Object.keys(rest)) if (rest[k] === null) delete rest[k];
     return { ...rest, config: config_json ? JSON.parse(config_json) : undefined } as RunManifest;
   } catch (err) {
     throw new DataError(`bad protobuf manifest: ${(err as Error).message}`, file);

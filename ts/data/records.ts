@@ -8,6 +8,8 @@ export interface InstructionRecord {
   generator?: string;
   dataset?: string;
   datasplit?: string;
+  /** The farm world that wrote the instruction (farm judges and the panel must use the same world). */
+  world_seed?: number;
   [extra: string]: unknown;
 }
 
@@ -56,6 +58,8 @@ export interface RunManifest {
   metrics?: Record<string, number>;
   counts?: Record<string, number>;
   version?: string;
+  /** Farm data: the seed of the world that wrote every record (records carry it too, as world_seed). */
+  world_seed?: number;
 }
 
 /** An unlabelled pair (the simulator's input, e.g. AlpacaFarm's outputs_pairs.json). */
@@ -98,6 +102,7 @@ interface FieldSpec {
   check?: (v: number) => string | null;
 }
 
+const worldSeedSpec: FieldSpec = { type: 'integer', optional: true, check: (v) => (v >= 0 ? null : `expected a non-negative integer (a farm world seed), got ${v}`) };
 const preferenceCheck = (v: number) => (v === 0 || (v >= 1 && v <= 2) ? null : `expected 1, 2, 0 (draw) or a soft value in [1, 2], got ${v}`);
 
 export const SCHEMAS: Readonly<Record<RecordKind, Readonly<Record<string, FieldSpec>>>> = {
@@ -108,6 +113,7 @@ export const SCHEMAS: Readonly<Record<RecordKind, Readonly<Record<string, FieldS
     generator: { type: 'string', optional: true },
     dataset: { type: 'string', optional: true },
     datasplit: { type: 'string', optional: true },
+    world_seed: worldSeedSpec,
   },
   preference: {
     instruction: { type: 'string' },
@@ -118,12 +124,14 @@ export const SCHEMAS: Readonly<Record<RecordKind, Readonly<Record<string, FieldS
     annotator: { type: 'string', default: '' },
     generator_1: { type: 'string', optional: true },
     generator_2: { type: 'string', optional: true },
+    world_seed: worldSeedSpec,
   },
   pair: {
     instruction: { type: 'string' },
     input: { type: 'string', default: '' },
     output_1: { type: 'string' },
     output_2: { type: 'string' },
+    world_seed: worldSeedSpec,
   },
   completion: {
     instruction: { type: 'string' },
@@ -134,6 +142,7 @@ export const SCHEMAS: Readonly<Record<RecordKind, Readonly<Record<string, FieldS
     sample_index: { type: 'integer', optional: true, check: (v) => (v >= 0 ? null : `expected a non-negative integer, got ${v}`) },
     logprob: { type: 'number', optional: true },
     reward: { type: 'number', optional: true },
+    world_seed: worldSeedSpec,
   },
 };
 
@@ -181,6 +190,8 @@ export function validateManifest(value: unknown, file = '<manifest>'): RunManife
   const m = value as Record<string, unknown>;
   for (const f of ['name', 'kind'] as const) if (typeof m[f] !== 'string') throw new DataError(`expected a string, got ${describe(m[f])}`, file, undefined, f);
   if (typeof m.seed !== 'number' || !Number.isInteger(m.seed) || m.seed < 0) throw new DataError(`expected a non-negative integer, got ${describe(m.seed)}`, file, undefined, 'seed');
+  if (m.world_seed === null) delete m.world_seed;
+  if (m.world_seed !== undefined && (typeof m.world_seed !== 'number' || !Number.isInteger(m.world_seed) || m.world_seed < 0)) throw new DataError(`expected a non-negative integer, got ${describe(m.world_seed)}`, file, undefined, 'world_seed');
   if (!Array.isArray(m.files)) throw new DataError(`expected an array, got ${describe(m.files)}`, file, undefined, 'files');
   m.files.forEach((e: unknown, i: number) => {
     const where = `files[${i}]`;
@@ -198,4 +209,25 @@ export function validateManifest(value: unknown, file = '<manifest>'): RunManife
     for (const [k, v] of Object.entries(m[f] as object)) if (typeof v !== 'number') throw new DataError(`expected a number, got ${describe(v)}`, file, undefined, `${f}.${k}`);
   }
   return m as unknown as RunManifest;
+}
+
+/**
+ * The farm world seed a set of records was written by: the `world_seed` they carry (undefined when none
+ * does). Records that disagree, or a set where only some carry it, are refused: judging them in one world
+ * would silently misjudge the others.
+ */
+export function worldSeedOf(records: readonly object[], source = 'records'): number | undefined {
+  const seeds = new Map<number, number>();
+  let without = 0;
+  for (const r of records) {
+    const s = (r as { world_seed?: unknown }).world_seed;
+    if (s === undefined || s === null) { without++; continue; }
+    if (typeof s !== 'number' || !Number.isInteger(s) || s < 0) throw new DataError(`world_seed must be a non-negative integer, got ${describe(s)}`, source);
+    seeds.set(s, (seeds.get(s) ?? 0) + 1);
+  }
+  if (seeds.size === 0) return undefined;
+  if (seeds.size > 1) throw new DataError(`records from several farm worlds (${[...seeds].map(([s, n]) => `world_seed ${s}: ${n}`).join(', ')}); judge each world's records apart`, source);
+  const [seed, n] = [...seeds][0];
+  if (without > 0) throw new DataError(`${n} records carry world_seed ${seed} and ${without} carry none: a mix of farm data and other data`, source);
+  return seed;
 }

@@ -7,7 +7,7 @@ import type { Task, World } from '../world/index.ts';
 import { sampleMixedPairs } from '../world/calibration.ts';
 import { Rng } from '../world/rng.ts';
 import { writeManifest, writeRecords, type FileFormat } from './io.ts';
-import type { FileEntry, InstructionRecord, PreferenceRecord, RunManifest } from './records.ts';
+import { worldSeedOf, type FileEntry, type InstructionRecord, type PreferenceRecord, type RunManifest } from './records.ts';
 
 export const SPLIT_NAMES = ['sft', 'preference', 'unlabeled', 'val', 'eval'] as const;
 export type SplitName = (typeof SPLIT_NAMES)[number];
@@ -77,6 +77,7 @@ export function generateSplits(world: World, preset: string | Partial<SplitSizes
         generator: responder.name,
         dataset: task.family,
         datasplit: split,
+        world_seed: world.seed,
       });
     }
     at += sizes[split];
@@ -104,6 +105,7 @@ export function panelPreferencePairs(world: World, n: number, opts: { seed?: num
     output_2: p.output_2,
     preference: panel.majority(p),
     annotator: 'farm-panel',
+    world_seed: world.seed,
   }));
 }
 
@@ -134,10 +136,12 @@ export function writeSplits(dir: string, splits: Splits, opts: WriteSplitsOption
   const counts: Record<string, number> = {};
   for (const s of SPLIT_NAMES) counts[s] = splits[s].length;
   for (const [f, n] of Object.entries(familyMix(SPLIT_NAMES.flatMap((s) => splits[s])))) counts[`family/${f}`] = n;
+  const worldSeed = worldSeedOf(SPLIT_NAMES.flatMap((s) => splits[s]), dir);
   const manifest: RunManifest = {
     name: `farm-data-${opts.preset}-seed${opts.seed}`,
     kind: 'farm-data',
     seed: opts.seed,
+    ...(worldSeed !== undefined ? { world_seed: worldSeed } : {}),
     preset: opts.preset,
     command: opts.command ?? '',
     created: '', // left empty: the same seed must give byte-identical folders

@@ -206,20 +206,26 @@ export const GENERATION_HELP: Record<keyof GenerationConfig, string> = {
 };
 
 /** An output in alpaca_eval's model_outputs.json layout. */
-export interface OutputRow { instruction: string; input: string; output: string; generator: string; dataset?: string }
+export interface OutputRow { instruction: string; input: string; output: string; generator: string; dataset?: string; world_seed?: number }
+
+/** Tags of an input record that its outputs keep: the task family and the farm world seed (judges need it). */
+export function dataTags(r: { dataset?: unknown; world_seed?: unknown }): { dataset?: string; world_seed?: number } {
+  return { ...(typeof r.dataset === 'string' && r.dataset ? { dataset: r.dataset } : {}),
+    ...(typeof r.world_seed === 'number' && Number.isInteger(r.world_seed) ? { world_seed: r.world_seed } : {}) };
+}
 
 /**
  * One sampled output per record (stream i for record i, so outputs do not depend on batching), conditioned as
  * `control` says; prompts that leave no room in the context get an empty output and are counted.
  */
-export async function generateOutputs(engine: Engine, policy: Model, tok: MethodTokenizer, records: readonly (AlpacaExample & { dataset?: string })[],
+export async function generateOutputs(engine: Engine, policy: Model, tok: MethodTokenizer, records: readonly (AlpacaExample & { dataset?: string; world_seed?: number })[],
   gen: Partial<GenerationConfig>, generator: string, control: PromptControl = NO_CONTROL, onProgress?: (done: number, total: number) => void):
   Promise<{ outputs: OutputRow[]; tooLong: number; tokens: number; seconds: number }> {
   const g = resolveConfig('generation', GENERATION_DEFAULTS as GenerationConfig, gen, {
     int: [['maxNewTokens', 1], ['topK', 0], ['seed', 0], ['promptBatchSize', 1]], range: [['temperature', 0, Infinity], ['topP', Number.MIN_VALUE, 1]],
   });
   const P = policy.config.max_position_embeddings;
-  const outputs: OutputRow[] = records.map((r) => ({ instruction: r.instruction, input: r.input ?? '', output: '', generator, ...(r.dataset ? { dataset: r.dataset } : {}) }));
+  const outputs: OutputRow[] = records.map((r) => ({ instruction: r.instruction, input: r.input ?? '', output: '', generator, ...dataTags(r) }));
   const plain = records.map((r) => encodePrompt(tok, r));
   const ok = plain.map((_, i) => i).filter((i) => plain[i].length + control.prefix.length < P);
   const t0 = performance.now();

@@ -9,7 +9,7 @@ import { formatPrompt, type AlpacaRecord } from '../data/template.ts';
 import { Tokenizer, trainBpe } from '../tokenizer/index.ts';
 import { bestOfN, BEST_OF_N_DEFAULTS, resolveBestOfNConfig, type BestOfNConfig } from './best-of-n.ts';
 import {
-  ConfigError, controlIds, generateOutputs, GENERATION_DEFAULTS, NO_CONTROL, resolveConfig, scalarModelFrom, tokenizerFingerprint,
+  ConfigError, controlIds, dataTags, generateOutputs, GENERATION_DEFAULTS, NO_CONTROL, resolveConfig, scalarModelFrom, tokenizerFingerprint,
   type Conditioning, type GenerationConfig, type PromptControl, type TrainingWarning,
 } from './common.ts';
 import { DPO_METHOD_DEFAULTS, dpo, resolveDpoConfig, type DPOMethodConfig } from './dpo.ts';
@@ -87,10 +87,10 @@ function str(r: Row, key: string, file: string, flag: string, optional = false):
 }
 
 /** Instructions (alpaca_eval / AlpacaFarm fields: instruction, input; output when `withOutput`). */
-export function readInstructions(file: string, flag: string, withOutput = false): (AlpacaRecord & { input: string; dataset?: string })[] {
+export function readInstructions(file: string, flag: string, withOutput = false): (AlpacaRecord & { input: string; dataset?: string; world_seed?: number })[] {
   return readRows(file, flag).map((r) => ({
     instruction: str(r, 'instruction', file, flag), input: str(r, 'input', file, flag, true),
-    output: withOutput ? str(r, 'output', file, flag) : '', ...(typeof r.value.dataset === 'string' ? { dataset: r.value.dataset } : {}),
+    output: withOutput ? str(r, 'output', file, flag) : '', ...dataTags(r.value),
   }));
 }
 
@@ -313,7 +313,7 @@ export async function runPairs(o: JobOptions, j: PairsJob): Promise<JobResult> {
     // two independent streams per record: seeds s and s + 1 (record i is stream i in each)
     const a = await generateOutputs(ctx.engine, p.model, p.tokenizer, records, gen, gname, controlOf(p), (d) => ctx.progress.update(d / 2));
     const b = await generateOutputs(ctx.engine, p.model, p.tokenizer, records, { ...gen, seed: gen.seed + 1 }, gname, controlOf(p), (d) => ctx.progress.update(records.length / 2 + d / 2));
-    const pairs = records.map((r, i) => ({ instruction: r.instruction, input: r.input, output_1: a.outputs[i].output, output_2: b.outputs[i].output, generator_1: gname, generator_2: gname }));
+    const pairs = records.map((r, i) => ({ instruction: r.instruction, input: r.input, output_1: a.outputs[i].output, output_2: b.outputs[i].output, generator_1: gname, generator_2: gname, ...dataTags(r) }));
     writeFileAtomic(ctx.run.path('pairs.json'), `${JSON.stringify(pairs, null, 2)}\n`);
     const identical = pairs.filter((x) => x.output_1 === x.output_2).length;
     const m = { pairs: pairs.length, identical, 'time/tokens_per_second': (a.tokens + b.tokens) / (a.seconds + b.seconds) };
@@ -394,7 +394,7 @@ export async function runBestOfN(o: JobOptions, j: BestOfNJob): Promise<JobResul
       ...config, generator: config.generator ?? generatorName(o.outputDir), control: controlOf(p), onProgress: (x) => ctx.progress.update(x.done),
     });
     const outputs = r.outputs.map((x, i) => ({ instruction: x.instruction, input: x.input, output: x.output, generator: x.generator, reward: x.reward,
-      ...(records[i].dataset ? { dataset: records[i].dataset } : {}) }));
+      ...dataTags(records[i]) }));
     writeFileAtomic(ctx.run.path('model_outputs.json'), `${JSON.stringify(outputs, null, 2)}\n`);
     if (r.candidates) writeFileAtomic(ctx.run.path('candidates.json'), JSON.stringify(r.candidates.map((c, i) => ({ instruction: records[i].instruction, input: records[i].input, samples: c.map((s) => ({ output: s.output, reward: s.reward })) }))));
     const m = { step: 1, ...r.metrics, 'time/tokens_per_second': r.outputs.length ? (r.metrics['bon/samples'] * r.metrics['bon/response_length']) / (r.metrics['time/generate_ms'] / 1000) : 0 };
