@@ -60,6 +60,13 @@ export class PanelAnnotator implements AnnotatorWithStats {
   }
   async annotate(pairs: Pair[], opts: AnnotateOptions = {}): Promise<Annotation[]> {
     validatePairs(pairs);
+    const unknown = unknownInstructions(this.world, pairs);
+    if (unknown.count > 0) {
+      const p = pairs[unknown.first];
+      throw new Error(`the human panel judges only farm-world instructions, and ${unknown.count} of ${pairs.length} pairs are not tasks of farm world ${this.world.seed} ` +
+        `(first: pair ${unknown.first + 1}, instruction ${JSON.stringify(p.instruction.length > 60 ? `${p.instruction.slice(0, 57)}...` : p.instruction)}). ` +
+        'Were they written by another world seed? Pass the seed that wrote them: --world-seed on the command line (worldSeed in code); farm data records carry it as world_seed');
+    }
     const t0 = performance.now();
     const out = pairs.map((p): Annotation => {
       const maj = this.world.panel.majority({ instruction: p.instruction, input: p.input ?? '', output_1: p.output_1, output_2: p.output_2 }, this.size);
@@ -72,6 +79,18 @@ export class PanelAnnotator implements AnnotatorWithStats {
     opts.onProgress?.(pairs.length, pairs.length);
     return out;
   }
+}
+
+/** How many pairs' instructions are not tasks of `world` (farm judges see only surface cues of those; the panel refuses them). */
+export function unknownInstructions(world: World, pairs: readonly { instruction: string; input?: string }[]): { count: number; first: number } {
+  let count = 0, first = -1;
+  pairs.forEach((p, i) => {
+    if (world.parse(p.instruction, p.input ?? '') === null) {
+      count++;
+      if (first < 0) first = i;
+    }
+  });
+  return { count, first };
 }
 
 export interface FarmPairsOptions {

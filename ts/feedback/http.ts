@@ -73,6 +73,17 @@ interface TokenLogprob {
 
 type RequestOutcome = { ok: true; completion: Completion; retries: number } | { ok: false; error: string; retries: number };
 
+/** Limits that would hang, hammer or silently disable a judge (rpm -5, timeout 0, retries -1) are refused. */
+export function checkHttpLimits(o: Partial<HttpJudgeOptions>): void {
+  const int = (k: keyof HttpJudgeOptions, min: number) => {
+    const v = o[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < min)) throw new Error(`HTTP judge: ${k} must be an integer >= ${min}, got ${v}`);
+  };
+  int('timeoutMs', 1); int('maxRetries', 0); int('concurrency', 1); int('maxTokens', 1); int('backoffBaseMs', 0); int('backoffMaxMs', 0);
+  if (o.rpm !== undefined && (typeof o.rpm !== 'number' || !(o.rpm > 0) || !Number.isFinite(o.rpm))) throw new Error(`HTTP judge: rpm must be a number > 0 (leave it out for no limit), got ${o.rpm}`);
+  if (o.temperature !== undefined && (typeof o.temperature !== 'number' || !(o.temperature >= 0 && o.temperature <= 2))) throw new Error(`HTTP judge: temperature must be in [0, 2], got ${o.temperature}`);
+}
+
 export function judgeBaseUrl(): string {
   return process.env.FARM_JUDGE_BASE_URL || process.env.OPENAI_BASE_URL || 'https://api.openai.com/v1';
 }
@@ -99,6 +110,7 @@ export class HttpJudge implements AnnotatorWithStats {
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new Error(`HTTP judge: batch size must be a positive integer, got ${opts.batchSize}`);
     if (!this.template.batched && this.batchSize !== 1) throw new Error(`HTTP judge: template ${this.template.name} takes one pair per request; use a batched template for batch size ${this.batchSize}`);
     if (opts.soft && this.batchSize !== 1) throw new Error('HTTP judge: soft preferences need one pair per request');
+    checkHttpLimits(opts);
     const base = (opts.baseUrl ?? judgeBaseUrl()).replace(/\/+$/, '');
     try {
       new URL(base);
@@ -127,9 +139,9 @@ export class HttpJudge implements AnnotatorWithStats {
     this.opts.log?.(this.redact(message));
   }
 
-  /** Removes the key from any text that might echo it (server error bodies, proxies). */
+  /** Removes the key from any text that might echo it (server error bodies, proxies, completions). */
   private redact(text: string): string {
-    return this.key && this.key.length >= 4 ? text.split(this.key).join('***') : text;
+    return redactSecret(text, this.key);
   }
 
   async annotate(pairs: Pair[], opts: AnnotateOptions = {}): Promise<Annotation[]> {
@@ -168,10 +180,30 @@ export class HttpJudge implements AnnotatorWithStats {
     const inner = new AbortController();
     const signal = opts.signal ? AbortSignal.any([opts.signal, inner.signal]) : inner.signal;
     let fatal: Error | null = null;
-    const runBatch = async (batchKeys: string[]) => {
+    // Labels another process (sharing the cache) wrote meanwhile; pairs it is judging right now wait for it.
+    const fromCache = (k: string): boolean => {
+      if (!cache?.has(k)) return false;
+      const hit = cache.getByKey(k)!;
+      for (const idx of todo.get(k) as number[]) {
+        out[idx] = { ...pairs[idx], preference: hit.preference, annotator: this.name, price_per_example: hit.price_per_example ?? 0, time_per_example: hit.time_per_example ?? 0 };
+        this.counters.cacheHits += 1;
+        done += 1;
+      }
+      return true;
+    };
+    let deferred: string[] = [];
+    const runBatch = async (planned: string[]) => {
       const release = await this.semaphore.acquire();
+      let batchKeys = planned;
       try {
         if (signal.aborted) return;
+        if (cache) {
+          cache.refresh();
+          const claims = cache.claim(batchKeys.filter((k) => !fromCache(k)));
+          deferred.push(...claims.others);
+          batchKeys = claims.mine;
+          if (batchKeys.length === 0) { opts.onProgress?.(done, pairs.length); return; }
+        }
         const shown = batchKeys.map((k) => pairs[(todo.get(k) as number[])[0]]);
         const started = performance.now();
         const outcome = await this.request(renderMessages(this.template, shown), signal);
@@ -184,7 +216,8 @@ export class HttpJudge implements AnnotatorWithStats {
         let pricePer = 0;
         if (outcome.ok) {
           const c = outcome.completion;
-          raw = c.content;
+          // An endpoint (or a proxy) may echo the request, key included: nothing stored may hold it.
+          raw = this.redact(c.content);
           this.counters.promptTokens += c.promptTokens;
           this.counters.completionTokens += c.completionTokens;
           const cost = costOf(this.price, c.promptTokens, c.completionTokens);
@@ -197,8 +230,8 @@ export class HttpJudge implements AnnotatorWithStats {
               const soft = softPreference(c.logprobs);
               if (soft !== null) prefs = [soft];
             }
-          } else error = `unparsable answer: ${parsed.error}`;
-        } else error = outcome.error;
+          } else error = this.redact(`unparsable answer: ${parsed.error}`);
+        } else error = this.redact(outcome.error);
         const timePer = seconds / batchKeys.length;
         batchKeys.forEach((k, j) => {
           const pref = prefs[j];
@@ -218,10 +251,24 @@ export class HttpJudge implements AnnotatorWithStats {
         if (!fatal) fatal = err as Error;
         inner.abort(err);
       } finally {
+        cache?.release(batchKeys);
         release();
       }
     };
     await Promise.all(batches.map(runBatch));
+    // Pairs claimed by another process: take its labels as they land, or the pairs themselves when it
+    // gives them up (failed labels) or dies.
+    while (deferred.length > 0 && !fatal && !signal.aborted) {
+      await sleep(100, signal).catch(() => undefined);
+      cache!.refresh();
+      const claims = cache!.claim(deferred.filter((k) => !fromCache(k)));
+      deferred = claims.others;
+      const again: string[][] = [];
+      for (let i = 0; i < claims.mine.length; i += this.batchSize) again.push(claims.mine.slice(i, i + this.batchSize));
+      cache!.release(claims.mine);  // runBatch claims them again
+      await Promise.all(again.map(runBatch));
+      opts.onProgress?.(done, pairs.length);
+    }
     cache?.flush();
     if (fatal) throw fatal;
     if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('annotation aborted');
@@ -304,9 +351,20 @@ export class HttpJudge implements AnnotatorWithStats {
       if (attempt < maxRetries) await sleep(backoffDelay(attempt, base, max, random, retryAfter), signal);
     }
     // Never got an HTTP answer at all: the endpoint is unreachable, which is a configuration problem.
-    if (connectionOnly) throw new JudgeConfigError(`${this.name}: ${lastError} (after ${maxRetries + 1} tries)`);
+    if (connectionOnly) throw new JudgeConfigError(this.redact(`${this.name}: ${lastError} (after ${maxRetries + 1} tries)`));
     return { ok: false, error: `${lastError} (after ${maxRetries + 1} tries)`, retries: maxRetries };
   }
+}
+
+/**
+ * `text` with every occurrence of `secret` replaced by "***", also when it is echoed JSON-escaped or
+ * URL-encoded. Short secrets (< 4 characters) are left alone: replacing them would garble ordinary text.
+ */
+export function redactSecret(text: string, secret: string | undefined): string {
+  if (!secret || secret.length < 4 || typeof text !== 'string') return text;
+  let out = text;
+  for (const form of new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)])) out = out.split(form).join('***');
+  return out;
 }
 
 function snippet(text: string): string {

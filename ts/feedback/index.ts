@@ -12,6 +12,7 @@
 import { createWorld, type World } from '../world/index.ts';
 import { BASELINES, BaselineJudge, type BaselineKind } from './baselines.ts';
 import { AnnotationCache, defaultCachePath } from './cache.ts';
+import { checkOptionKeys } from '../engine/options.ts';
 import { createFarmJudge, createFarmPool, DEFAULT_FLIP_P, PanelAnnotator } from './farm.ts';
 import { farmJudgeNames } from './farm-judges.ts';
 import { HttpJudge, type HttpJudgeOptions } from './http.ts';
@@ -28,7 +29,7 @@ export { PRICE_TABLE, lookupPrice, costOf, type Price } from './pricing.ts';
 export { RewardModelJudge, type RewardModelJudgeOptions } from './model-judge.ts';
 export { BaselineJudge, BASELINES } from './baselines.ts';
 export { FARM_JUDGES, FarmJudge, farmJudgeNames, type FarmJudgeConfig } from './farm-judges.ts';
-export { createFarmPool, createFarmJudge, PanelAnnotator, farmPairs, panelReferences, measurePoolAgainstPanel, DEFAULT_FLIP_P, HUMAN_PRICE_PER_PAIR, HUMAN_SECONDS_PER_PAIR, type PoolVsPanel } from './farm.ts';
+export { createFarmPool, createFarmJudge, PanelAnnotator, unknownInstructions, farmPairs, panelReferences, measurePoolAgainstPanel, DEFAULT_FLIP_P, HUMAN_PRICE_PER_PAIR, HUMAN_SECONDS_PER_PAIR, type PoolVsPanel } from './farm.ts';
 export { analyzeJudge, groupReferences, containsList, metricsToLeaderboardRow, type JudgeMetrics, type ReferencePair } from './analysis.ts';
 export { readPairsFile, validatePairs, summarize } from './util.ts';
 export { hashFields, contentKey } from './hash.ts';
@@ -36,9 +37,12 @@ export { hashFields, contentKey } from './hash.ts';
 export interface CreateAnnotatorOptions {
   /** Seed of routing, position swaps, noise and simulated judges' sampling (default 0). */
   seed?: number;
-  /** The farm world to judge in (default: createWorld({ seed: worldSeed })). */
+  /** The farm world to judge in (else createWorld({ seed: worldSeed })). */
   world?: World;
-  /** Seed of the default world (default 0); must match the world that wrote the instructions. */
+  /**
+   * Seed of the world that wrote the instructions; farm annotators (pools, farm judges, the panel) need it or
+   * `world`: a wrong world judges its instructions on surface cues only (farm records carry it as world_seed).
+   */
   worldSeed?: number;
   /** Flip probability for pools (default 0; 0.25 for pool:train). */
   flipP?: number;
@@ -60,13 +64,31 @@ export function registerScorerLoader(loader: ScorerLoader | null): void {
   scorerLoader = loader;
 }
 
+const OPTION_KEYS = ['seed', 'world', 'worldSeed', 'flipP', 'swap', 'cache', 'http', 'scorer'];
+const HTTP_KEYS = ['model', 'name', 'baseUrl', 'apiKey', 'template', 'batchSize', 'temperature', 'maxTokens', 'logitBias', 'soft', 'timeoutMs', 'maxRetries',
+  'backoffBaseMs', 'backoffMaxMs', 'concurrency', 'rpm', 'price', 'cache', 'extraBody', 'log', 'cacheSalt', 'random'];
+
 const worlds = new Map<number, World>();
-function worldFor(opts: CreateAnnotatorOptions): World {
-  if (opts.world) return opts.world;
-  const seed = opts.worldSeed ?? 0;
+function worldFor(opts: CreateAnnotatorOptions, spec: string): World {
+  if (opts.world) {
+    if (opts.worldSeed !== undefined && opts.worldSeed !== opts.world.seed) throw new Error(`annotator "${spec}": worldSeed ${opts.worldSeed} disagrees with the world passed (seed ${opts.world.seed})`);
+    return opts.world;
+  }
+  const seed = opts.worldSeed;
+  if (seed === undefined) {
+    throw new Error(`annotator "${spec}" judges farm-world instructions and needs the seed of the world that wrote them: --world-seed on the command line ` +
+      '(worldSeed or world in code); farm data records carry it as world_seed');
+  }
+  if (!Number.isInteger(seed) || seed < 0) throw new Error(`worldSeed must be a non-negative integer, got ${seed}`);
   let w = worlds.get(seed);
   if (!w) worlds.set(seed, (w = createWorld({ seed })));
   return w;
+}
+
+/** Whether a spec judges in the farm world (and so needs the world seed that wrote the instructions). */
+export function usesFarmWorld(spec: string): boolean {
+  const s = spec.trim();
+  return ['pool', 'pool:eval', 'pool:train', 'panel', 'human', 'humans'].includes(s) || farmJudgeNames().includes(s);
 }
 
 /** Every spec the registry knows by name (HTTP and model judges take a parameter). */
@@ -83,16 +105,18 @@ function withStats(a: Annotator): AnnotatorWithStats {
 
 /** Builds an annotator from a spec (see the top of this file). Unknown specs give an Error listing the known ones. */
 export async function createAnnotator(spec: string, opts: CreateAnnotatorOptions = {}): Promise<AnnotatorWithStats> {
+  checkOptionKeys('annotator options', opts, OPTION_KEYS);
+  checkOptionKeys('annotator options: http', opts.http, HTTP_KEYS);
   const s = spec.trim();
   const seed = opts.seed ?? 0;
   const swap = opts.swap ?? true;
   if (s === 'pool' || s === 'pool:eval' || s === 'pool:train') {
     const flipP = opts.flipP ?? (s === 'pool:train' ? DEFAULT_FLIP_P : 0);
-    return createFarmPool(worldFor(opts), { seed, flipP, swap, scorer: opts.scorer, name: s === 'pool:eval' ? 'pool' : s });
+    return createFarmPool(worldFor(opts, s), { seed, flipP, swap, scorer: opts.scorer, name: s === 'pool:eval' ? 'pool' : s });
   }
-  if (s === 'panel' || s === 'human' || s === 'humans') return new PanelAnnotator(worldFor(opts), s);
+  if (s === 'panel' || s === 'human' || s === 'humans') return new PanelAnnotator(worldFor(opts, s), s);
   if (farmJudgeNames().includes(s)) {
-    const judge = createFarmJudge(worldFor(opts), s, seed, swap);
+    const judge = createFarmJudge(worldFor(opts, s), s, seed, swap);
     return opts.flipP ? new AnnotatorPool(judge.members, { name: s, seed, swap, flipP: opts.flipP }) : judge;
   }
   if ((BASELINES as readonly string[]).includes(s)) return new BaselineJudge(s as BaselineKind, seed);
