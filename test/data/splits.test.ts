@@ -76,7 +76,7 @@ test('panel-labelled preference pairs', () => {
 test('farm data generate / stats / validate', () => {
   const out = join(tmp, 'cli');
   const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'ts/cli/main.ts', 'data', ...args], { encoding: 'utf8' });
-  const g = run('--preset', 'quick', '--seed', '1', '--out', out, '--panel-pairs', '50');
+  const g = run('--preset', 'quick', '--seed', '1', '--output-dir', out, '--panel-pairs', '50');
   assert.is(g.status, 0, g.stderr);
   assert.match(g.stdout, /sft\s+1500 records/);
   assert.match(g.stdout, /task mix:/);

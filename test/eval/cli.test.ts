@@ -172,13 +172,13 @@ test('evaluate: usage errors are clear', async () => {
   assert.match((await farm('evaluate', '--model-outputs', fx('model.json'))).error?.message ?? '', /--annotator NAME is required/);
   assert.match(
     (await farm('evaluate', '--annotations', fx('annotations.json'), '--annotator', 'x')).error?.message ?? '',
-    /do not combine it/,
+    /--annotations recomputes metrics from a file; --annotator belong to annotating/,
   );
   assert.match(
     (await farm('evaluate', '--model-outputs', fx('annotations.json'), '--annotator', 'x')).error?.message ?? '',
     /already holds annotations.*use --annotations/,
   );
-  assert.match((await farm('evaluate', '--annotations', fx('annotations.json'), '--max-instances', '0')).error?.message ?? '', /positive integer/);
+  assert.match((await farm('evaluate', '--annotations', fx('annotations.json'), '--max-instances', '0')).error?.message ?? '', /--max-instances must be an integer >= 1/);
 });
 
 test('evaluate --model-outputs: the annotator comes from the feedback registry, with a clear error when it cannot', async () => {

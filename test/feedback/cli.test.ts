@@ -68,7 +68,7 @@ test('annotate with the farm pool: records, summary, noise', () => {
   const file = join(dir, 'farm.jsonl');
   writeFileSync(file, jsonl(pairs.map((p, i) => ({ ...p, id: i }))));
   const out = join(dir, 'prefs.jsonl');
-  const r = farm(['annotate', '--pairs', file, '--annotator', 'pool:train', '--out', out, '--json', '--seed', '3']);
+  const r = farm(['annotate', '--pairs', file, '--annotator', 'pool:train', '--out', out, '--json', '--seed', '3', '--world-seed', '0']);
   assert.is(r.code, 0, r.err);
   const s = JSON.parse(r.out);
   assert.is(s.pairs, 400);
@@ -79,11 +79,11 @@ test('annotate with the farm pool: records, summary, noise', () => {
   assert.is(recs.length, 400);
   assert.equal(recs.map((x: { id: number }) => x.id), pairs.map((_, i) => i), 'order and extra fields kept');
   assert.ok(recs.every((x: { preference: number; annotator: string }) => (x.preference === 1 || x.preference === 2) && typeof x.annotator === 'string'));
-  const again = farm(['annotate', '--pairs', file, '--annotator', 'pool:train', '--out', join(dir, 'prefs2.jsonl'), '--json', '--seed', '3']);
+  const again = farm(['annotate', '--pairs', file, '--annotator', 'pool:train', '--out', join(dir, 'prefs2.jsonl'), '--json', '--seed', '3', '--world-seed', '0']);
   const untimed = (f: string) => readJsonl(f).map(({ time_per_example: _t, ...x }: Record<string, unknown>) => x);
   assert.equal(untimed(join(dir, 'prefs2.jsonl')), untimed(out), 'same seed, same labels (only measured times differ)');
   assert.is(again.code, 0);
-  const text = farm(['annotate', '--pairs', file, '--annotator', 'gpt4-careful', '--out', join(dir, 'prefs3.jsonl')]);
+  const text = farm(['annotate', '--pairs', file, '--annotator', 'gpt4-careful', '--out', join(dir, 'prefs3.jsonl'), '--world-seed', '0']);
   assert.match(text.err, /annotated 400 pairs with gpt4-careful/);
   assert.match(text.err, /cost: \$0\.0000/);
 });

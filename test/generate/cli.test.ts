@@ -53,7 +53,7 @@ test('JSONL in and out, Alpaca records and raw ids; greedy', () => {
 
 test('clear errors: no prompts, bad options', () => {
   assert.match(farm().err, /no prompts/);
-  assert.match(farm('--prompt', 'x', '--top-p', '0').err, /topP must be in \(0, 1\]/);
+  assert.match(farm('--prompt', 'x', '--top-p', '0').err, /--top-p must be in \(0, 1\]/);
   assert.match(farm('--prompt', 'x', '--n', '0').err, /--n must be an integer >= 1/);
   assert.match(farm('--prompt-ids', '1,x').err, /comma-separated token ids/);
 });

@@ -6,8 +6,13 @@ import type { Progress } from '../methods/jobs.ts';
 export interface ProgressOptions {
   /** false: only log lines and warnings (--no-progress). */
   bar?: boolean;
-  /** A line every this many steps when not on a terminal (TRL's logging_steps). */
+  /**
+   * A line every this many steps when not on a terminal (TRL's logging_steps). Without it, lines are timed:
+   * the first after 3 s, then one every `seconds`, and a last one at the end when any was printed.
+   */
   every?: number;
+  /** Seconds between timed lines (default 10). */
+  seconds?: number;
   /** Force the mode (tests); default: the bar only when stdout and stderr are both terminals (not under CI or `| tee`). */
   tty?: boolean;
 }
@@ -23,9 +28,11 @@ const fmtMetrics = (m: Record<string, number> = {}) => Object.entries(m).map(([k
 
 export function terminalProgress(o: ProgressOptions = {}): Progress {
   const tty = o.tty ?? Boolean(process.stderr.isTTY && process.stdout.isTTY);
-  const every = o.every ?? 10;
+  const timed = o.every === undefined;
+  const every = o.every ?? Infinity;
+  const interval = (o.seconds ?? 10) * 1000;
   let bar: InstanceType<typeof cliProgress.SingleBar> | null = null;
-  let label = '', total = 0, t0 = 0, lastLine = 0, done = 0, lastMetrics: Record<string, number> = {};
+  let label = '', total = 0, t0 = 0, lastLine = 0, lastLineAt = 0, lines = 0, done = 0, lastMetrics: Record<string, number> = {};
   const write = (line: string) => {
     if (bar) { bar.stop(); bar = null; process.stderr.write(`farm: ${line}\n`); restart(); return; }
     process.stderr.write(`farm: ${line}\n`);
@@ -46,15 +53,18 @@ export function terminalProgress(o: ProgressOptions = {}): Progress {
   return {
     start(l, n) {
       this.stop();
-      label = l; total = n; done = 0; t0 = performance.now(); lastLine = 0; lastMetrics = {};
+      label = l; total = n; done = 0; t0 = performance.now(); lastLine = 0; lastLineAt = t0 - interval + 3000; lines = 0; lastMetrics = {};
       restart();
     },
     update(d, metrics) {
       if (!label) return;
       done = Math.min(d, total);
       if (metrics) lastMetrics = metrics;
-      if (bar) bar.update(done, { metrics: fmtMetrics(lastMetrics) });
-      else if (done - lastLine >= every || done === total) { lastLine = done; line(); }
+      if (bar) { bar.update(done, { metrics: fmtMetrics(lastMetrics) }); return; }
+      const now = performance.now();
+      const due = done - lastLine >= every || (timed && now - lastLineAt >= interval)
+        || (done === total && (!timed || lines > 0 || now - t0 >= 3000));
+      if (due && !(done === lastLine && lines > 0)) { lastLine = done; lastLineAt = now; lines++; line(); }
     },
     stop() {
       if (bar) { bar.stop(); bar = null; }

@@ -1,7 +1,7 @@
 // Glue shared by `farm evaluate` and `farm leaderboard`: loading the annotator registry lazily (the
 // evaluation library itself only takes an Annotator object), naming models, reading difficulty tables,
 // printing metrics the way alpaca_eval users read them.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
@@ -11,7 +11,8 @@ import type { EvalMetrics, LengthControlSettings } from './evaluate.ts';
 import type { OutputRecord } from './io.ts';
 import { LC_VARIANTS, type LcVariant } from './length-control.ts';
 
-const DEFAULT_REGISTRY = fileURLToPath(new URL('../feedback/index.ts', import.meta.url));
+// ts/ under tsx, dist/ when compiled: the registry has this module's extension
+const DEFAULT_REGISTRY = fileURLToPath(new URL(`../feedback/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
 /**
  * Builds an annotator from a spec through ts/feedback's registry, imported only when needed.
@@ -63,10 +64,46 @@ export function parseJsonObject(text: string | undefined, flag: string): Record<
 export function modelNameFor(path: string, records: readonly OutputRecord[], explicit?: string): string {
   if (explicit) return explicit;
   const generators = new Set(records.map((r) => r.generator).filter((g): g is string => !!g));
-  if (generators.size === 1) return [...generators][0];
+  if (generators.size === 1) return nameFromPath([...generators][0]);
   const file = basename(path);
-  if (/^model_outputs\.jsonl?$/.test(file)) return basename(dirname(resolve(path)));
+  if (/^model_outputs\.jsonl?$/.test(file)) return nameFromPath(dirname(resolve(path)));
   return file.replace(/\.(jsonl?|json)$/i, '');
+}
+
+/**
+ * A model's name from a path-like generator (`farm generate` once wrote the checkpoint's path there): the
+ * folder's name, or the run's name for a run folder's model/ (runs/sft/model -> sft). Other names are kept.
+ */
+export function nameFromPath(name: string): string {
+  if (!/[\\/]/.test(name)) return name;
+  const parts = name.split(/[\\/]+/).filter((p) => p && p !== '.' && p !== '..');
+  let last = parts.pop() ?? 'model';
+  if ((last === 'model' || /^checkpoint-\d+$/.test(last)) && parts.length) last = parts.pop()!;
+  return last;
+}
+
+/**
+ * `name` as one path segment inside an output folder: letters, digits and . _ + - kept, anything else
+ * (slashes, '..', control characters) replaced by '_', no leading dot, at most 120 characters.
+ */
+export function safePathSegment(name: string, fallback = 'model'): string {
+  const s = name.replace(/[^\w.+-]+/g, '_').replace(/^[._-]+/, '').slice(0, 120);
+  return s === '' ? fallback : s;
+}
+
+/** join(dir, ...segments) after making each segment safe; the result is always inside dir. */
+export function pathInside(dir: string, ...segments: string[]): string {
+  const p = join(dir, ...segments.map((s) => safePathSegment(s)));
+  const root = resolve(dir);
+  if (resolve(p) !== root && !resolve(p).startsWith(`${root}/`)) throw new Error(`refusing to write ${p}: outside ${dir}`);
+  return p;
+}
+
+/** An input file named by a flag: it must exist and be a file (checked before any work). */
+export function checkInputFile(flag: string, path: string | undefined): void {
+  if (path === undefined) return;
+  if (!existsSync(path)) throw new Error(`${flag} ${path}: no such file`);
+  if (statSync(path).isDirectory()) throw new Error(`${flag} ${path}: is a folder, expected a file`);
 }
 
 /** The default reference outputs: $FARM_REFERENCE_OUTPUTS, else the shared text-davinci-003 outputs. */
@@ -103,7 +140,14 @@ export function addLengthControlOptions(cmd: Command): Command {
 
 /** Library settings from the flags (files read here, so that errors name them). */
 export function lengthControlSettings(f: LengthControlFlags): false | LengthControlSettings {
-  if (!f.lengthControl) return false;
+  if (!f.lengthControl) {
+    for (const flag of ['lcVariant', 'difficulty', 'difficultyLookup', 'gamed'] as const) {
+      if (f[flag] !== undefined && !(flag === 'lcVariant' && f.lcVariant === 'auto')) throw new Error(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is a setting of the length-controlled win-rate; drop --no-length-control or the setting`);
+    }
+    return false;
+  }
+  checkInputFile('--difficulty', f.difficulty);
+  if (f.gamed !== 'surrogate') checkInputFile('--gamed', f.gamed);
   const variant = f.lcVariant ?? 'auto';
   if (variant !== 'auto' && !(LC_VARIANTS as readonly string[]).includes(variant)) {
     throw new Error(`--lc-variant must be auto or one of ${LC_VARIANTS.join(', ')}, got ${JSON.stringify(variant)}`);
@@ -113,10 +157,19 @@ export function lengthControlSettings(f: LengthControlFlags): false | LengthCont
   }
   return {
     variant: variant as LcVariant | 'auto',
-    ...(f.difficulty ? { difficulty: readDifficultyTable(f.difficulty) } : {}),
-    ...(f.gamed ? { gamed: f.gamed === 'surrogate' ? 'surrogate' as const : readGamedRows(f.gamed) } : {}),
+    ...(f.difficulty ? { difficulty: flagged('--difficulty', () => readDifficultyTable(f.difficulty!)) } : {}),
+    ...(f.gamed ? { gamed: f.gamed === 'surrogate' ? 'surrogate' as const : flagged('--gamed', () => readGamedRows(f.gamed!)) } : {}),
     ...(f.difficultyLookup ? { lookup: f.difficultyLookup as DifficultyLookup } : {}),
   };
+}
+
+/** Runs `read`, naming the flag in its error. */
+function flagged<T>(flag: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    throw new Error(`${flag}: ${(e as Error).message}`);
+  }
 }
 
 const fix = (v: number | undefined, d = 2) => (v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(d));

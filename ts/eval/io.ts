@@ -15,6 +15,8 @@ export interface OutputRecord {
   output: string;
   generator?: string;
   dataset?: string;
+  /** The farm world that wrote the instruction (farm data only). */
+  world_seed?: number;
 }
 
 export interface AnnotationRecord {
@@ -164,6 +166,7 @@ export function toOutputs(rows: readonly unknown[], source = 'input'): OutputRec
     const dataset = optStr(rec, 'dataset');
     if (generator !== undefined) out.generator = generator;
     if (dataset !== undefined) out.dataset = dataset;
+    if (typeof rec.world_seed === 'number' && Number.isInteger(rec.world_seed)) out.world_seed = rec.world_seed;
     return out;
   });
 }

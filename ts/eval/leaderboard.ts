@@ -1,6 +1,7 @@
 // Leaderboards: several models against one reference under one annotator, kept in a CSV in alpaca_eval's
 // layout (first column unnamed = model name), with a Markdown rendering beside it. Rows persist across
 // runs: adding a model touches only its row, so old models are never re-annotated.
+import { withFileLock } from '../data/lock.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeText } from './io.ts';
 import type { WinRateMetrics } from './winrate.ts';
@@ -164,6 +165,18 @@ export class Leaderboard {
 
   static load(path: string): Leaderboard {
     return Leaderboard.fromCsv(readFileSync(path, 'utf8'), path);
+  }
+
+  /**
+   * Read-modify-write of the board at `path` under a lock file, so that several processes adding rows to
+   * one board never lose each other's rows: loads the current file, applies `change`, saves.
+   */
+  static update(path: string, change: (board: Leaderboard) => void, by: SortKey = 'win_rate'): { board: Leaderboard; saved: { csv: string; markdown: string } } {
+    return withFileLock(path, () => {
+      const board = Leaderboard.loadOrCreate(path);
+      change(board);
+      return { board, saved: board.save(path, by) };
+    });
   }
 
   /** The leaderboard at `path`, or an empty one when the file does not exist yet. */

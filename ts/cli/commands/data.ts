@@ -1,11 +1,11 @@
 // `farm data`: generate the farm world's splits, inspect and validate record files, look at tasks, and
 // measure the human panel's calibration.
-import { Command, Option } from 'commander';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
   familyMix, generateSplits, panelPreferencePairs, PRESETS, readManifest, readRecords, resolveSizes, SPLIT_NAMES,
-  verifyManifest, writeSplits, type FileFormat, type RecordKind,
+  verifyManifest, worldSeedOf, writeSplits, type FileFormat, type RecordKind,
 } from '../../data/index.ts';
 import { createWorld, type World } from '../../world/index.ts';
 import { measureCalibration, sampleMixedPairs } from '../../world/calibration.ts';
@@ -44,10 +44,13 @@ function recordFiles(paths: string[]): string[] {
   });
 }
 
+/** --seed, else the world_seed of the manifest beside the file (else its seed, for folders written before it existed). */
 function worldSeedFor(file: string, fallback: number | undefined): number | undefined {
   if (fallback !== undefined) return fallback;
   const m = join(file, '..', 'manifest.json');
-  return existsSync(m) ? readManifest(m).seed : undefined;
+  if (!existsSync(m)) return undefined;
+  const man = readManifest(m);
+  return man.world_seed ?? man.seed;
 }
 
 function fileStats(file: string, world: World | null) {
@@ -98,22 +101,31 @@ export function register(program: Command): void {
     .description('write the sft / preference / unlabeled / val / eval splits of the farm world (plus manifest.json)')
     .addOption(new Option('--preset <name>', 'split sizes').choices(Object.keys(PRESETS)).default('quick'))
     .option('--seed <n>', 'world seed (knowledge base, instructions, outputs); the same seed gives byte-identical files', int('--seed'), 1)
-    .option('--out <dir>', 'output folder', 'data/farm')
+    .option('--output-dir <dir>', 'output folder (default data/farm)')
+    .addOption(new Option('--out <dir>', 'old spelling of --output-dir').hideHelp())
+    .option('--force', 'replace the files of a folder that already holds data')
     .addOption(new Option('--format <fmt>', 'file format').choices(['jsonl', 'pb', 'both']).default('jsonl'))
     .option('--panel-pairs <n>', 'also write preference_panel.<ext>: n mixed-quality pairs labelled by the human panel', int('--panel-pairs'), 0)
     .option('--json', 'print the manifest as JSON')
-    .action((o: { preset: string; seed: number; out: string; format: string; panelPairs: number; json?: boolean }) => {
+    .action((o: { preset: string; seed: number; outputDir?: string; out?: string; force?: boolean; format: string; panelPairs: number; json?: boolean }) => {
+      if (o.out && o.outputDir) throw new InvalidArgumentError('--out is the old spelling of --output-dir: give one');
+      const dir = o.outputDir ?? o.out ?? 'data/farm';
+      if (existsSync(dir)) {
+        if (!statSync(dir).isDirectory()) throw new InvalidArgumentError(`--output-dir ${dir} is a file`);
+        const held = readdirSync(dir);
+        if (held.length && !o.force) throw new InvalidArgumentError(`--output-dir ${dir} already holds ${held.includes('manifest.json') ? 'a data set (manifest.json)' : `${held.length} files`}; pass --force to replace it, or choose another folder`);
+      }
       const world = createWorld({ seed: o.seed });
       const splits = generateSplits(world, o.preset);
       const formats: FileFormat[] = o.format === 'both' ? ['jsonl', 'pb'] : [o.format as FileFormat];
       const panelPairs = o.panelPairs ? panelPreferencePairs(world, o.panelPairs) : undefined;
-      const manifest = writeSplits(o.out, splits, {
+      const manifest = writeSplits(dir, splits, {
         seed: o.seed, preset: o.preset, formats, panelPairs,
         command: `farm data generate --preset ${o.preset} --seed ${o.seed} --format ${o.format}${o.panelPairs ? ` --panel-pairs ${o.panelPairs}` : ''}`,
         config: { preset: o.preset, sizes: resolveSizes(o.preset), seed: o.seed, formats, panelPairs: o.panelPairs },
       });
       if (o.json) { console.log(JSON.stringify(manifest, null, 2)); return; }
-      console.log(`wrote ${o.out} (preset ${o.preset}, seed ${o.seed})`);
+      console.log(`wrote ${dir} (preset ${o.preset}, world seed ${o.seed})`);
       for (const s of SPLIT_NAMES) console.log(`  ${s.padEnd(10)} ${String(splits[s].length).padStart(6)} records`);
       if (panelPairs) console.log(`  ${'panel'.padEnd(10)} ${String(panelPairs.length).padStart(6)} preference pairs`);
       const mix = familyMix(SPLIT_NAMES.flatMap((s) => splits[s]));
@@ -145,15 +157,19 @@ export function register(program: Command): void {
     .description('read and validate record files (every record) or a manifest (hashes and counts too); exit 1 on the first error')
     .argument('<paths...>', 'record files or manifest.json / folders')
     .addOption(new Option('--kind <kind>', 'record kind (default: guessed from the file)').choices(['instruction', 'preference', 'completion', 'pair']))
-    .action((paths: string[], o: { kind?: RecordKind }) => {
+    .option('--json', 'one JSON object per path: {path, ok, files | records, world_seed}')
+    .action((paths: string[], o: { kind?: RecordKind; json?: boolean }) => {
       for (const p of paths) {
         const isDir = existsSync(p) && statSync(p).isDirectory();
         if (isDir || basename(p).startsWith('manifest.')) {
           const m = verifyManifest(isDir ? join(p, 'manifest.json') : p);
-          console.log(`ok ${p}: ${m.files.length} files match the manifest`);
+          if (o.json) console.log(JSON.stringify({ path: p, ok: true, files: m.files.length, ...(m.world_seed !== undefined ? { world_seed: m.world_seed } : {}) }));
+          else console.log(`ok ${p}: ${m.files.length} files match the manifest${m.world_seed !== undefined ? ` (world seed ${m.world_seed})` : ''}`);
         } else {
-          const n = readRecords(p, o.kind ?? sniffKind(p)).length;
-          console.log(`ok ${p}: ${n} records`);
+          const records = readRecords(p, o.kind ?? sniffKind(p));
+          const ws = worldSeedOf(records, p);
+          if (o.json) console.log(JSON.stringify({ path: p, ok: true, records: records.length, ...(ws !== undefined ? { world_seed: ws } : {}) }));
+          else console.log(`ok ${p}: ${records.length} records${ws !== undefined ? ` (world seed ${ws})` : ''}`);
         }
       }
     });

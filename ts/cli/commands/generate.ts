@@ -1,12 +1,16 @@
 // `farm generate`: sample from a checkpoint folder (config.json + safetensors + tokenizer.json) with the
 // KV-cache sampler. Prompts come from --prompt / --prompt-ids or a JSONL file; results go to stdout or JSONL.
-import { Command, Option } from 'commander';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Engine } from '../../engine/index.ts';
 import { generate, type Sample } from '../../engine/generate.ts';
 import { Tokenizer } from '../../tokenizer/index.ts';
 import { formatPrompt } from '../../data/template.ts';
+import { writeFileAtomic } from '../../data/json.ts';
+import { checkInputFile, nameFromPath } from '../../eval/cli-support.ts';
+import { terminalProgress } from '../progress.ts';
+import { checkOutputFile, outputFormat } from './annotate.ts';
 
 const int = (flag: string, min: number) => (v: string) => {
   const n = Number(v);
@@ -51,12 +55,13 @@ export function register(program: Command): void {
     .option('--prompt <text>', 'a prompt (repeatable)', collect)
     .option('--prompt-ids <ids>', 'a prompt as comma-separated token ids, no tokenizer needed (repeatable)', ids('--prompt-ids'))
     .option('--input <file>', 'JSONL prompts: {"prompt"} | {"instruction", "input"} (Alpaca template) | {"prompt_ids"}')
-    .option('--output <file>', 'write one JSONL record per sample here instead of printing')
+    .option('--out <file>', 'write the samples here instead of printing: .jsonl (one record per sample) or .json (a JSON array)')
+    .addOption(new Option('--output <file>', 'old spelling of --out').hideHelp())
     .option('--template', 'wrap --prompt / "prompt" texts in the Alpaca prompt template', false)
     .option('--n <n>', 'samples per prompt', int('--n', 1), 1)
     .option('--max-new-tokens <n>', 'new tokens per sample at most', int('--max-new-tokens', 1), 64)
-    .option('--temperature <t>', 'sampling temperature (0 = greedy)', num('--temperature'), 1)
-    .option('--top-p <p>', 'nucleus sampling mass in (0, 1]', num('--top-p'), 1)
+    .option('--temperature <t>', 'sampling temperature (0 = greedy)', (v: string) => { const t = num('--temperature')(v); if (t < 0) throw new InvalidArgumentError(`--temperature must be >= 0, got ${JSON.stringify(v)}`); return t; }, 1)
+    .option('--top-p <p>', 'nucleus sampling mass in (0, 1]', (v: string) => { const p = num('--top-p')(v); if (!(p > 0 && p <= 1)) throw new InvalidArgumentError(`--top-p must be in (0, 1], got ${JSON.stringify(v)}`); return p; }, 1)
     .option('--top-k <k>', 'keep the k most likely tokens (0 = off)', int('--top-k', 0), 0)
     .option('--stop <ids>', 'extra stop token ids, comma-separated', (v: string) => ids('--stop')(v)[0])
     .option('--no-eos', 'do not stop at the tokenizer\'s EOS token')
@@ -64,8 +69,14 @@ export function register(program: Command): void {
     .option('--seed <n>', 'RNG seed', int('--seed', 0), 1)
     .option('--threads <n>', 'native threads', int('--threads', 1), 2)
     .addOption(new Option('--json', 'print a JSON array (one object per sample) instead of text').default(false))
+    .option('--no-progress', 'no progress bar (log lines only)')
     .action(async (opts) => {
       const dir: string = opts.model;
+      const outFile: string | undefined = opts.out ?? opts.output;
+      if (opts.out && opts.output) throw new InvalidArgumentError('--output is the old spelling of --out: give one');
+      if (outFile) { outputFormat(outFile); checkOutputFile(outFile, '--out'); }
+      checkInputFile('--input', opts.input);
+      if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`--model ${dir}: no such folder`);
       if (!existsSync(join(dir, 'config.json'))) throw new Error(`--model ${dir}: no config.json there`);
       const tokFile = join(dir, 'tokenizer.json');
       const tok = existsSync(tokFile) ? Tokenizer.load(dir) : null;
@@ -81,23 +92,29 @@ export function register(program: Command): void {
       const model = await engine.loadModel(dir);
       const eos = opts.eos && tok?.eosId != null ? tok.eosId : null;
       const t0 = performance.now();
-      const tty = process.stderr.isTTY;
-      const out = await generate(engine, model, prompts, {
-        n: opts.n, maxNewTokens: opts.maxNewTokens, temperature: opts.temperature, topP: opts.topP, topK: opts.topK,
-        stopTokens: opts.stop ?? [], eosTokenId: eos, seed: opts.seed,
-        onProgress: tty ? (p) => process.stderr.write(`\r${p.newTokens} tokens, ${p.finishedSequences}/${p.totalSequences} sequences done`) : undefined,
-      });
-      if (tty) process.stderr.write('\n');
+      const progress = terminalProgress({ bar: opts.progress, tty: process.stderr.isTTY });
+      progress.start('generate (sequences done)', prompts.length * opts.n);
+      let out;
+      try {
+        out = await generate(engine, model, prompts, {
+          n: opts.n, maxNewTokens: opts.maxNewTokens, temperature: opts.temperature, topP: opts.topP, topK: opts.topK,
+          stopTokens: opts.stop ?? [], eosTokenId: eos, seed: opts.seed,
+          onProgress: (p) => progress.update(p.finishedSequences, { tokens: p.newTokens }),
+        });
+      } finally {
+        progress.stop();
+      }
       const secs = (performance.now() - t0) / 1000;
       const decode = (s: Sample) => (tok ? tok.decode(s.tokens, { skipSpecialTokens: true }) : s.tokens.join(' '));
       const records = items.flatMap((item, p) => out[p].map((s, j) => ({
         ...(item.record ?? {}), prompt_index: p, sample: j, ...(item.text !== undefined ? { prompt: item.text } : { prompt_ids: prompts[p] }),
-        output: decode(s), tokens: s.tokens, logprob: s.logprobs.reduce((a, b) => a + b, 0), finish_reason: s.finishReason, generator: dir,
+        // the model's name, not its path (runs/sft/model -> sft): evaluation names runs and folders after it
+        output: decode(s), tokens: s.tokens, logprob: s.logprobs.reduce((a, b) => a + b, 0), finish_reason: s.finishReason, generator: nameFromPath(resolve(dir)),
       })));
-      if (opts.output) {
-        writeFileSync(opts.output, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      if (outFile) {
+        writeFileAtomic(outFile, outputFormat(outFile) === 'json' ? `${JSON.stringify(records, null, 2)}\n` : records.map((r) => JSON.stringify(r)).join('\n') + '\n');
         const n = records.reduce((a, r) => a + r.tokens.length, 0);
-        console.error(`wrote ${records.length} samples to ${opts.output} (${n} tokens in ${secs.toFixed(2)} s, ${(n / secs).toFixed(0)} tokens/s)`);
+        console.error(`wrote ${records.length} samples to ${outFile} (${n} tokens in ${secs.toFixed(2)} s, ${(n / secs).toFixed(0)} tokens/s)`);
       } else if (opts.json) {
         console.log(JSON.stringify(records, null, 2));
       } else {

@@ -1,16 +1,18 @@
 // `farm judges`: the simulated judges of the farm pool, and judge analysis in the manner of alpaca_eval's
 // evaluator table (agreement with the reference majority, bias, variance, length/list/position preferences,
 // price and time per 1000 pairs).
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import {
-  AnnotationCache, analyzeJudge, BASELINES, createAnnotator, createFarmJudge, defaultCachePath, FARM_JUDGES, farmPairs, groupReferences,
+  AnnotationCache, analyzeJudge, BASELINES, createAnnotator, createFarmJudge, FARM_JUDGES, farmPairs, groupReferences,
   metricsToLeaderboardRow, panelReferences, readPairsFile, type Annotation, type JudgeMetrics, type Pair, type ReferencePair,
 } from '../../feedback/index.ts';
 import { createWorld } from '../../world/index.ts';
-import { buildAnnotatorOptions } from './annotate.ts';
+import { terminalProgress } from '../progress.ts';
+import { addJudgeOptions, annotatorOptions, checkWorldCoverage, intArg as int, numArg as num, resolveWorldSeed, type JudgeFlags } from '../judge-options.ts';
+import { checkOutputFile } from './annotate.ts';
 
-interface AnalyzeFlags {
+interface AnalyzeFlags extends JudgeFlags {
   annotator?: string[];
   annotations?: string[];
   references: string;
@@ -18,31 +20,13 @@ interface AnalyzeFlags {
   n: number;
   runs: number;
   seed: number;
-  worldSeed: number;
   members?: boolean;
   lengthDelta: number;
   json?: boolean;
   csv?: string;
-  cache: boolean;
-  cachePath?: string;
-  baseUrl?: string;
-  template?: string;
-  batchSize?: number;
-  temperature?: number;
-  concurrency?: number;
-  rpm?: number;
+  progress: boolean;
 }
 
-const int = (name: string, min = -Infinity) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer${min > -Infinity ? ` >= ${min}` : ''}, got ${JSON.stringify(v)}`);
-  return n;
-};
-const num = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got ${JSON.stringify(v)}`);
-  return n;
-};
 const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 
 /** Splits flat annotation records into runs: the k-th record of a pair goes to run k. */
@@ -96,7 +80,7 @@ export function register(program: Command): void {
       console.log('also: panel (the human panel), openai:MODEL (HTTP judge), model:DIR (reward model)');
     });
 
-  judges
+  const analyze = judges
     .command('analyze')
     .description('agreement with the reference majority, bias, variance, P(prefer longer/lists/first), price and time per 1000 (alpaca_eval evaluator table)')
     .option('--annotator <specs>', 'annotator spec(s) to run, comma-separated or repeated (pool, a judge name, openai:MODEL, ...)', collect)
@@ -105,35 +89,38 @@ export function register(program: Command): void {
     .option('--pairs <file>', 'pairs to judge with --references panel (default: pairs sampled from an SFT-like farm policy)')
     .addOption(new Option('--n <n>', 'number of farm pairs to sample when --pairs is not given').default(2000).argParser(int('--n', 1)))
     .addOption(new Option('--runs <n>', 'repeated runs with seeds seed..seed+runs-1 (variance and bias need at least 2)').default(2).argParser(int('--runs', 1)))
-    .addOption(new Option('--seed <n>', 'first seed of the runs (and of the sampled pairs)').default(0).argParser(int('--seed')))
-    .addOption(new Option('--world-seed <n>', 'seed of the farm world').default(0).argParser(int('--world-seed')))
+    .addOption(new Option('--seed <n>', 'first seed of the runs (and of the sampled pairs)').default(0).argParser(int('--seed', 0)))
     .option('--members', 'also analyze each simulated judge of the farm pool on its own')
-    .addOption(new Option('--length-delta <chars>', 'characters by which one output must be longer to count for P(prefer longer)').default(30).argParser(num('--length-delta')))
+    .addOption(new Option('--length-delta <chars>', 'characters by which one output must be longer to count for P(prefer longer)').default(30).argParser(num('--length-delta', 0)))
     .option('--json', 'print the metrics as JSON')
     .option('--csv <file>', 'also write the rows in the column layout of alpaca_eval evaluators_leaderboard.csv')
-    .option('--no-cache', 'HTTP judges: do not use the annotation cache')
-    .option('--cache-path <file>', `HTTP judges: annotation cache file (default ${defaultCachePath()})`)
-    .option('--base-url <url>', 'HTTP judges: endpoint base URL up to /v1')
-    .option('--template <name|file>', 'HTTP judges: prompt template')
-    .addOption(new Option('--batch-size <n>', 'HTTP judges: pairs per request').argParser(int('--batch-size', 1)))
-    .addOption(new Option('--temperature <t>', 'HTTP judges: sampling temperature').argParser(num('--temperature')))
-    .addOption(new Option('--concurrency <n>', 'HTTP judges: requests in flight').argParser(int('--concurrency', 1)))
-    .addOption(new Option('--rpm <n>', 'HTTP judges: request starts per minute').argParser(num('--rpm')))
+    .option('--no-progress', 'no progress bar (log lines only)');
+  addJudgeOptions(analyze)
     .action(async (f: AnalyzeFlags) => {
       const specs = f.annotator ?? [];
       const files = f.annotations ?? [];
-      if (specs.length === 0 && files.length === 0 && !f.members) throw new Error('give --annotator SPEC and/or --annotations FILE (or --members)');
-      const world = createWorld({ seed: f.worldSeed });
+      if (specs.length === 0 && files.length === 0 && !f.members) throw new InvalidArgumentError('give --annotator SPEC and/or --annotations FILE (or --members)');
+      if (f.csv) checkOutputFile(f.csv, '--csv');
+      if (f.references !== 'panel' && f.pairs) throw new InvalidArgumentError('--pairs goes with --references panel; a references file brings its own pairs');
+      // inputs first (their world_seed decides the world), then the world
+      const given = f.references === 'panel' ? (f.pairs ? readPairsFile(f.pairs) : null) : readPairsFile(f.references);
+      const ws = resolveWorldSeed(f.worldSeed, given ? [{ what: f.references === 'panel' ? f.pairs! : f.references, records: given }] : []);
+      const world = createWorld({ seed: ws.seed });
       let refs: ReferencePair[];
       let pairs: Pair[];
       if (f.references === 'panel') {
-        pairs = f.pairs ? readPairsFile(f.pairs) : farmPairs(world, { n: f.n, seed: f.seed });
+        pairs = given ?? farmPairs(world, { n: f.n, seed: f.seed });
         refs = panelReferences(world, pairs);
       } else {
-        refs = groupReferences(readPairsFile(f.references) as Parameters<typeof groupReferences>[0]);
+        refs = groupReferences(given as Parameters<typeof groupReferences>[0]);
         if (refs.every((r) => r.preferences.length === 0)) throw new Error(`${f.references}: no record carries "preference" or "preferences"`);
         pairs = refs.map(({ preferences: _p, ...p }) => p);
       }
+      for (const spec of specs) {
+        const c = checkWorldCoverage(spec, ws.seed, ws.from, pairs);
+        if (c.warning) process.stderr.write(`farm: warning: ${spec}: ${c.warning}\n`);
+      }
+      const progress = terminalProgress({ bar: f.progress && !f.json, tty: process.stderr.isTTY && !f.json });
       const rows: JudgeMetrics[] = [];
       // The references' own row when they are several raters (alpaca_eval's "humans" row).
       if (refs.some((r) => r.preferences.length >= 2)) {
@@ -145,13 +132,16 @@ export function register(program: Command): void {
       for (const spec of specs) {
         const runs: Annotation[][] = [];
         for (let r = 0; r < f.runs; r++) {
-          const { annotator: _a, annotations: _b, ...httpFlags } = f;
-          const opts = buildAnnotatorOptions({ ...httpFlags, seed: f.seed + r }, spec);
-          opts.world = world;
+          const { worldSeed: _w, ...opts } = annotatorOptions(f, spec, { seed: f.seed + r, worldSeed: ws.seed });
           if (opts.http && f.runs > 1) opts.http.cacheSalt = `run${r}`;
-          const a = await createAnnotator(spec, opts);
-          runs.push(await a.annotate(pairs, { noCache: !f.cache }));
-          if (opts.cache instanceof AnnotationCache) opts.cache.close();
+          const a = await createAnnotator(spec, { ...opts, world });
+          progress.start(`${spec} run ${r + 1}/${f.runs}`, pairs.length);
+          try {
+            runs.push(await a.annotate(pairs, { noCache: !f.cache, onProgress: (d) => progress.update(d) }));
+          } finally {
+            progress.stop();
+            if (opts.cache instanceof AnnotationCache) opts.cache.close();
+          }
         }
         rows.push(analyzeJudge(runs, refs, { annotator: spec, lengthDelta: f.lengthDelta }));
       }

@@ -1,15 +1,17 @@
 // `farm leaderboard`: several models against one reference under one annotator, kept in a CSV (alpaca_eval
 // layout) with a Markdown table beside it. Models already on the board are not re-evaluated.
-import { Command } from 'commander';
-import { join } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
 import {
   alignOutputs, compareRankings, estimateDifficulty, evaluateModel, instructionKey, Leaderboard, metricsFromAnnotations, modelAnnotations, readAnnotations,
   readOutputs, rowFromMetrics, writeJson, type AnnotationRecord, type DifficultyEstimate, type LengthControlSettings, type SortKey,
 } from '../../eval/index.ts';
 import {
-  addLengthControlOptions, defaultReferencePath, lengthControlSettings, loadAnnotator, modelNameFor, parseJsonObject, toJson,
+  addLengthControlOptions, checkInputFile, defaultReferencePath, lengthControlSettings, loadAnnotator, modelNameFor, parseJsonObject, pathInside, toJson,
   type LengthControlFlags,
 } from '../../eval/cli-support.ts';
+import { AnnotationCache } from '../../feedback/index.ts';
+import { terminalProgress } from '../progress.ts';
+import { addJudgeOptions, annotatorOptions, checkWorldCoverage, resolveWorldSeed, type JudgeFlags } from '../judge-options.ts';
 
 const SORT_KEYS: Record<string, SortKey> = {
   win_rate: 'win_rate',
@@ -51,7 +53,8 @@ export function register(program: Command): void {
     .option('--format <fmt>', 'markdown, csv or json', 'markdown')
     .option('--json', 'same as --format json')
     .action((csv: string, f: CommonFlags & { format: string }) => {
-      if (!['markdown', 'csv', 'json'].includes(f.format)) throw new Error(`--format must be markdown, csv or json, got ${JSON.stringify(f.format)}`);
+      if (!['markdown', 'csv', 'json'].includes(f.format)) throw new InvalidArgumentError(`--format must be markdown, csv or json, got ${JSON.stringify(f.format)}`);
+      checkInputFile('leaderboard', csv);
       printBoard(Leaderboard.load(csv), f);
     });
 
@@ -74,8 +77,9 @@ export function register(program: Command): void {
     if (f.estimateDifficulty && f.difficulty) throw new Error('--estimate-difficulty and --difficulty both give the difficulty table: pass one');
     if (f.estimateDifficulty && !f.lengthControl) throw new Error('--estimate-difficulty is for the length-controlled win-rate; drop --no-length-control');
     const invalid = f.dropInvalid ? 'drop' : 'error';
-    const annotations = files.map((file) => ({ file, rows: readAnnotations(file) }));
     let settings = lengthControlSettings(f);
+    for (const file of files) checkInputFile('annotations file', file);
+    const annotations = files.map((file) => ({ file, rows: readAnnotations(file) }));
     if (f.estimateDifficulty && settings) {
       const out = typeof f.estimateDifficulty === 'string' ? f.estimateDifficulty : `${csv.replace(/\.csv$/i, '')}.difficulty.json`;
       const est = estimateFromFiles(annotations, { invalid, allowDuplicates: f.allowDuplicates, json: f.json });
@@ -83,15 +87,16 @@ export function register(program: Command): void {
       settings = { ...settings, difficulty: { ...est.table, source: out } };
       if (!f.json) console.error(`difficulty: estimated from ${est.models.length} models (ridge ${est.lambda.toPrecision(3)}), written to ${out}`);
     }
-    const board = Leaderboard.loadOrCreate(csv);
-    for (const { file, rows } of annotations) {
+    const rows = annotations.map(({ file, rows }) => {
       const r = metricsFromAnnotations(rows, { invalid, lengthControl: settings, allowDuplicates: f.allowDuplicates });
       const name = f.name ?? r.model;
       if (!name) throw new Error(`${file}: rows carry no generator_2; pass --name`);
       for (const w of r.warnings) console.error(`warning: ${name}: ${w}`);
-      board.upsert(rowFromMetrics(name, r.metrics, { annotator: r.annotator, reference: r.reference, updated: new Date().toISOString() }), { force: f.force });
-    }
-    printBoard(board, f, board.save(csv, f.sortBy));
+      return rowFromMetrics(name, r.metrics, { annotator: r.annotator, reference: r.reference, updated: new Date().toISOString() });
+    });
+    // under the board's lock: rows other processes added meanwhile are kept
+    const { board, saved } = Leaderboard.update(csv, (b) => { for (const row of rows) b.upsert(row, { force: f.force }); }, f.sortBy);
+    printBoard(board, f, saved);
   });
 
   lb.command('difficulty')
@@ -105,6 +110,8 @@ export function register(program: Command): void {
     .option('--allow-duplicates', 'keep the first of repeated instructions in a file instead of failing')
     .option('--json', 'print a summary as JSON')
     .action((out: string, files: string[], f: { dropInvalid?: boolean; allowDuplicates?: boolean; json?: boolean }) => {
+      for (const file of files) checkInputFile('annotations file', file);
+      if (files.some((file) => file === out)) throw new InvalidArgumentError(`${out} is also an input: write the table elsewhere`);
       const annotations = files.map((file) => ({ file, rows: readAnnotations(file) }));
       const est = estimateFromFiles(annotations, { invalid: f.dropInvalid ? 'drop' : 'error', allowDuplicates: f.allowDuplicates, json: f.json });
       writeJson(out, est.rows);
@@ -116,7 +123,7 @@ export function register(program: Command): void {
       }
     });
 
-  addLengthControlOptions(lb.command('build')
+  addJudgeOptions(addLengthControlOptions(lb.command('build')
     .description('evaluate several models against one reference with one annotator; models already on the board are skipped')
     .argument('<csv>', 'leaderboard CSV (created when absent; saved after every model)')
     .argument('<model-outputs...>', 'model outputs files (alpaca_eval results/NAME/model_outputs.json or AlpacaFarm eval files)')
@@ -127,39 +134,68 @@ export function register(program: Command): void {
     .option('--output-dir <dir>', 'also write DIR/MODEL/ANNOTATOR/annotations.json for every evaluated model')
     .option('--force', 're-evaluate models already on the board, and allow mixing annotators / references')
     .option('--allow-missing', 'evaluate on shared instructions when a model lacks some')
-    .option('--no-cache', 'bypass the annotation cache')
     .option('--sort-by <metric>', SORT_HELP, sortKey, 'win_rate' as SortKey)
-    .option('--json', 'print the board as JSON'))
-    .action(async (csv: string, files: string[], f: CommonFlags & LengthControlFlags & {
+    .option('--json', 'print the board as JSON')
+    .option('--no-progress', 'no progress bar (log lines only)')))
+    .action(async (csv: string, files: string[], f: CommonFlags & LengthControlFlags & JudgeFlags & {
       annotator: string; annotatorOptions?: string; referenceOutputs?: string; referenceName?: string; outputDir?: string;
-      force?: boolean; allowMissing?: boolean; cache: boolean;
+      force?: boolean; allowMissing?: boolean; progress: boolean;
     }) => {
+      // every flag and file before the first judgement
+      const lengthControl = lengthControlSettings(f);
+      const extraOptions = parseJsonObject(f.annotatorOptions, '--annotator-options');
+      checkInputFile('--reference-outputs', f.referenceOutputs);
+      for (const file of files) checkInputFile('model outputs', file);
       const referencePath = f.referenceOutputs ?? defaultReferencePath();
-      if (!referencePath) throw new Error('no reference outputs: pass --reference-outputs FILE or set FARM_REFERENCE_OUTPUTS');
+      if (!referencePath) throw new InvalidArgumentError('no reference outputs: pass --reference-outputs FILE or set FARM_REFERENCE_OUTPUTS');
       const reference = readOutputs(referencePath);
       const referenceName = modelNameFor(referencePath, reference, f.referenceName);
-      const board = Leaderboard.loadOrCreate(csv);
-      const lengthControl = lengthControlSettings(f);
-      let annotator: Awaited<ReturnType<typeof loadAnnotator>> | undefined;
-      let saved = board.save(csv, f.sortBy);
-      for (const file of files) {
+      const models = files.map((file) => {
         const model = readOutputs(file);
-        const name = modelNameFor(file, model);
-        if (board.has(name) && !f.force) {
-          if (!f.json) console.error(`${name}: already on the board, skipped`);
-          continue;
+        return { file, model, name: modelNameFor(file, model) };
+      });
+      const names = new Map<string, string>();
+      for (const m of models) {
+        if (names.has(m.name)) throw new InvalidArgumentError(`${names.get(m.name)} and ${m.file} both name their model ${JSON.stringify(m.name)}; a board holds one row per name`);
+        names.set(m.name, m.file);
+      }
+      const world = resolveWorldSeed(f.worldSeed ?? (extraOptions.worldSeed as number | undefined), [{ what: referencePath, records: reference }, ...models.map((m) => ({ what: m.file, records: m.model }))]);
+      for (const m of models) {
+        alignOutputs(reference, m.model, { allowMissing: f.allowMissing });
+        const c = checkWorldCoverage(f.annotator, world.seed, world.from, m.model);
+        if (c.warning) console.error(`warning: ${m.name}: ${c.warning}`);
+      }
+      const opts = { ...annotatorOptions(f, f.annotator, { worldSeed: world.seed }), ...extraOptions, worldSeed: world.seed };
+      let annotator: Awaited<ReturnType<typeof loadAnnotator>> | undefined;
+      let { board, saved } = Leaderboard.update(csv, () => {}, f.sortBy);
+      const progress = terminalProgress({ bar: f.progress && !f.json, tty: process.stderr.isTTY && !f.json });
+      try {
+        for (const { model, name } of models) {
+          if (board.has(name) && !f.force) {
+            if (!f.json) console.error(`${name}: already on the board, skipped`);
+            continue;
+          }
+          try {
+            annotator ??= await loadAnnotator(f.annotator, opts);
+          } catch (e) {
+            const msg = (e as Error).message;
+            throw new Error(/^annotator options/.test(msg) && f.annotatorOptions ? `--annotator-options: ${msg}` : msg);
+          }
+          progress.start(`${name} (${annotator.name})`, reference.length);
+          const r = await evaluateModel(reference.map((x) => ({ ...x, generator: referenceName })), model, {
+            annotator, modelName: name, referenceName, allowMissing: f.allowMissing, noCache: !f.cache,
+            lengthControl, onProgress: (d: number) => progress.update(d),
+          });
+          progress.stop();
+          for (const w of r.warnings) console.error(`warning: ${name}: ${w}`);
+          if (f.outputDir) writeJson(pathInside(f.outputDir, name, annotator.name, 'annotations.json'), r.annotations);
+          const row = rowFromMetrics(name, r.metrics, { annotator: annotator.name, reference: referenceName, updated: new Date().toISOString() });
+          ({ board, saved } = Leaderboard.update(csv, (b) => b.upsert(row, { force: f.force }), f.sortBy));
+          if (!f.json) console.error(`${name}: win_rate ${r.metrics.win_rate.toFixed(2)} ± ${r.metrics.standard_error.toFixed(2)}`);
         }
-        alignOutputs(reference, model, { allowMissing: f.allowMissing });
-        annotator ??= await loadAnnotator(f.annotator, parseJsonObject(f.annotatorOptions, '--annotator-options'));
-        const r = await evaluateModel(reference.map((x) => ({ ...x, generator: referenceName })), model, {
-          annotator, modelName: name, referenceName, allowMissing: f.allowMissing, noCache: !f.cache,
-          lengthControl,
-        });
-        for (const w of r.warnings) console.error(`warning: ${name}: ${w}`);
-        if (f.outputDir) writeJson(join(f.outputDir, name, annotator.name.replace(/[^\w.-]+/g, '_'), 'annotations.json'), r.annotations);
-        board.upsert(rowFromMetrics(name, r.metrics, { annotator: annotator.name, reference: referenceName, updated: new Date().toISOString() }), { force: f.force });
-        saved = board.save(csv, f.sortBy);
-        if (!f.json) console.error(`${name}: win_rate ${r.metrics.win_rate.toFixed(2)} ± ${r.metrics.standard_error.toFixed(2)}`);
+      } finally {
+        progress.stop();
+        if (opts.cache instanceof AnnotationCache) opts.cache.close();
       }
       printBoard(board, f, saved);
     });
@@ -168,12 +204,16 @@ export function register(program: Command): void {
     .description('remove models from a leaderboard')
     .argument('<csv>', 'leaderboard CSV')
     .argument('<names...>', 'model names')
-    .action((csv: string, names: string[]) => {
-      const board = Leaderboard.load(csv);
-      const missing = names.filter((n) => !board.remove(n));
-      if (missing.length) throw new Error(`not on the board: ${missing.join(', ')}`);
-      const saved = board.save(csv);
-      console.error(`wrote ${saved.csv} and ${saved.markdown}`);
+    .option('--json', 'print the board after the removal as JSON')
+    .action((csv: string, names: string[], f: { json?: boolean }) => {
+      checkInputFile('leaderboard', csv);
+      const { board, saved } = Leaderboard.update(csv, (b) => {
+        const missing = names.filter((n) => !b.has(n));
+        if (missing.length) throw new Error(`not on the board: ${missing.join(', ')}`);
+        for (const n of names) b.remove(n);
+      });
+      if (f.json) console.log(toJson({ removed: names, rows: board.sorted(), files: saved }));
+      else console.error(`wrote ${saved.csv} and ${saved.markdown}`);
     });
 
   lb.command('compare')
@@ -184,6 +224,8 @@ export function register(program: Command): void {
     .option('--by-b <metric>', 'metric of the second board when it differs', sortKey)
     .option('--json', 'print the comparison as JSON')
     .action((a: string, b: string, f: CommonFlags & { byB?: SortKey }) => {
+      checkInputFile('leaderboard', a);
+      checkInputFile('leaderboard', b);
       const cmp = compareRankings(Leaderboard.load(a).scores(f.sortBy), Leaderboard.load(b).scores(f.byB ?? f.sortBy));
       if (f.json) {
         console.log(toJson(cmp));
