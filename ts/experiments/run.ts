@@ -130,12 +130,13 @@ export async function runFarm(o: RunOptions): Promise<RunResult> {
   const methods = o.methods ?? [...METHODS];
   for (const m of methods) if (!(METHODS as readonly string[]).includes(m)) throw new ConfigError(`unknown method "${m}"; known: ${METHODS.join(', ')}`);
   if (!methods.includes('sft')) methods.unshift('sft');  // every method starts from SFT and is compared with it
+  const feedback = 'pool:train', evaluators = ['pool', 'panel'];
+  const stages = buildStages({ preset, seed, feedback: [feedback], evaluators, methods, engine: o.engine, progress: o.progress });
+  selectStages(stages, o.only);  // a bad --only fails before the run folder is touched
   if (o.force) rmSync(o.outputDir, { recursive: true, force: true });
   const unlock = lockFolder(o.outputDir);
   const t0 = performance.now();
   try {
-    const feedback = 'pool:train', evaluators = ['pool', 'panel'];
-    const stages = buildStages({ preset, seed, feedback: [feedback], evaluators, methods, engine: o.engine, progress: o.progress });
     const records = await runStages(stages, { root: o.outputDir, progress: o.progress, only: o.only, cost: preset.cost, onStage: o.onStage });
     const byName = new Map(records.map((r) => [r.name, r]));
     const rows = leaderboardRows(byName, methods, feedback, evaluators);

@@ -20,7 +20,7 @@ import { readMetrics } from '../methods/run-folder.ts';
 import { buildStages, codeHash, evaluateOutputs, METHODS, slug, type MethodName, type WinRate } from './pipeline.ts';
 import { presetByName, type Preset } from './presets.ts';
 import { formatTable, leaderboardRows, lockFolder, writePipelineFile, type LeaderboardRow } from './run.ts';
-import { runStages, type Stage, type StageContext, type StageRecord } from './stages.ts';
+import { runStages, selectStages, type Stage, type StageContext, type StageRecord } from './stages.ts';
 
 export const SIMULATED = 'pool:train';
 export const HUMAN = 'panel';
@@ -195,11 +195,12 @@ export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
   if (!Number.isInteger(seed) || seed < 0) throw new ConfigError(`--seed must be an integer >= 0, got ${seed}`);
   const methods = o.methods ?? [...METHODS];
   if (!methods.includes('sft')) methods.unshift('sft');
+  const stages = validateStages(preset, seed, methods, o.engine, o.progress);
+  selectStages(stages, o.only);  // a bad --only fails before the run folder is touched
   if (o.force) rmSync(o.outputDir, { recursive: true, force: true });
   const unlock = lockFolder(o.outputDir);
   const t0 = performance.now();
   try {
-    const stages = validateStages(preset, seed, methods, o.engine, o.progress);
     const records = await runStages(stages, { root: o.outputDir, progress: o.progress, only: o.only, cost: preset.cost, onStage: o.onStage });
     const by = new Map(records.map((r) => [r.name, r]));
     const sim = leaderboardRows(by, methods, SIMULATED, EVALUATORS), human = leaderboardRows(by, methods, HUMAN, EVALUATORS);

@@ -18,7 +18,7 @@ import { feedme, preferredRecords } from './feedme.ts';
 import { ppo, resolvePpoMethodConfig, type PPOMethodConfig } from './ppo.ts';
 import { quark, resolveQuarkConfig, type QuarkConfig } from './quark.ts';
 import { rewardConditioning } from './reward-conditioning.ts';
-import { REWARD_MODEL_DEFAULTS, rewardScorer, trainRewardModel, usablePreferences, type PreferenceRecord, type RewardModelConfig } from './reward-model.ts';
+import { resolveRewardModelConfig, REWARD_MODEL_DEFAULTS, rewardScorer, trainRewardModel, usablePreferences, type PreferenceRecord, type RewardModelConfig } from './reward-model.ts';
 import { RunFolder } from './run-folder.ts';
 import { resolveSftConfig, sft, type SftConfig } from './sft.ts';
 import { resolveTreeBoNConfig, TREEBON_DEFAULTS, treeBoN, type TreeBoNConfig } from './treebon.ts';
@@ -327,7 +327,7 @@ export interface RewardModelJob { model: string; preferences: string; evalPrefer
 /** A reward model initialized from the policy's weights with a zero scalar head (AlpacaFarm). */
 export async function runRewardModel(o: JobOptions, j: RewardModelJob): Promise<JobResult> {
   const seed = o.seed ?? 1;
-  const config = resolveConfig('reward model', { ...REWARD_MODEL_DEFAULTS } as Required<Omit<RewardModelConfig, 'onStep'>>, { seed, ...j.config } as never);
+  const config = resolveRewardModelConfig({ seed, ...j.config });
   const prefs = readPreferences(j.preferences, '--preferences');
   const held = j.evalPreferences ? readPreferences(j.evalPreferences, '--eval-preferences') : undefined;
   const engine = await engineOf(o);

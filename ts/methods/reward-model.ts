@@ -76,6 +76,15 @@ export function rewardPairs(tok: Encoder, records: readonly PreferenceRecord[]):
 
 export interface RewardModelResult { steps: number; lastEpochLoss: number; lastEpochAccuracy: number; optimizer: Optimizer; eval?: { loss: number; accuracy: number; margin: number; pairs: number }; resumedFrom?: number }
 
+/** The config over the defaults, every field checked (unknown keys, integers, ranges). */
+export function resolveRewardModelConfig(config: RewardModelConfig = {}) {
+  return resolveConfig('reward model', { ...REWARD_MODEL_DEFAULTS } as Required<Omit<RewardModelConfig, 'onStep'>> & RewardModelConfig, config, {
+    int: [['epochs', 1], ['batchSize', 1], ['seed', 0]],
+    range: [['lr', 0, Infinity], ['warmupRatio', 0, 1], ['weightDecay', 0, Infinity], ['maxGradNorm', 0, Infinity]],
+    optional: ['onStep'],
+  });
+}
+
 /**
  * Trains `model` (which needs scalar_head: true) in place; draws (preference 0), failures and identical outputs
  * are skipped. `evalRecords` are scored at the end of every epoch (`eval/*` in the log). With hooks.checkpoint
@@ -83,11 +92,7 @@ export interface RewardModelResult { steps: number; lastEpochLoss: number; lastE
  */
 export async function trainRewardModel(engine: Engine, model: Model, tokenizer: Encoder, records: PreferenceRecord[],
   config: RewardModelConfig = {}, hooks: TrainHooks<RewardModelLog> & { evalRecords?: PreferenceRecord[]; auxiliary?: RewardAuxiliary } = {}): Promise<RewardModelResult> {
-  const c = resolveConfig('reward model', { ...REWARD_MODEL_DEFAULTS } as Required<Omit<RewardModelConfig, 'onStep'>> & RewardModelConfig, config, {
-    int: [['epochs', 1], ['batchSize', 1], ['seed', 0]],
-    range: [['lr', 0, Infinity], ['warmupRatio', 0, 1], ['weightDecay', 0, Infinity], ['maxGradNorm', 0, Infinity]],
-    optional: ['onStep'],
-  });
+  const c = resolveRewardModelConfig(config);
   if (!model.config.scalar_head) throw new ConfigError('trainRewardModel: the model has no scalar head (scalar_head: true)');
   const data = rewardPairs(tokenizer, records);
   if (data.length === 0) throw new ConfigError(`trainRewardModel: no usable labelled pairs among ${records.length} records (preferences must be in [1, 2] with two different outputs)`);

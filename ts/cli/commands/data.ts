@@ -35,6 +35,7 @@ function sniffKind(file: string): RecordKind {
 
 function recordFiles(paths: string[]): string[] {
   return paths.flatMap((p) => {
+    if (!existsSync(p)) throw new InvalidArgumentError(`${p}: no such file or folder`);
     if (existsSync(p) && statSync(p).isDirectory()) {
       const m = join(p, 'manifest.json');
       if (!existsSync(m)) throw new Error(`${p}: a folder without manifest.json; name the files instead`);
