@@ -1,7 +1,7 @@
 // `farm data`: generate the farm world's splits, inspect and validate record files, look at tasks, and
 // measure the human panel's calibration.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
   familyMix, generateSplits, panelPreferencePairs, PRESETS, readManifest, readRecords, resolveSizes, SPLIT_NAMES,
@@ -115,6 +115,12 @@ export function register(program: Command): void {
         if (!statSync(dir).isDirectory()) throw new InvalidArgumentError(`--output-dir ${dir} is a file`);
         const held = readdirSync(dir);
         if (held.length && !o.force) throw new InvalidArgumentError(`--output-dir ${dir} already holds ${held.includes('manifest.json') ? 'a data set (manifest.json)' : `${held.length} files`}; pass --force to replace it, or choose another folder`);
+        // --force: the old set's files go (a file the new set does not write would otherwise linger beside it)
+        if (o.force && held.includes('manifest.json')) {
+          let old: string[] = [];
+          try { old = readManifest(join(dir, 'manifest.json')).files.map((f) => f.path); } catch { /* a damaged manifest: overwrite what we write */ }
+          for (const f of old) if (!/[\\/]/.test(f)) rmSync(join(dir, f), { force: true });
+        }
       }
       const world = createWorld({ seed: o.seed });
       const splits = generateSplits(world, o.preset);

@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import {
   AnnotationCache, analyzeJudge, BASELINES, createAnnotator, createFarmJudge, FARM_JUDGES, farmPairs, groupReferences,
-  metricsToLeaderboardRow, panelReferences, readPairsFile, type Annotation, type JudgeMetrics, type Pair, type ReferencePair,
+  metricsToLeaderboardRow, panelReferences, readPairsFile, unknownInstructions, type Annotation, type JudgeMetrics, type Pair, type ReferencePair,
 } from '../../feedback/index.ts';
 import { createWorld } from '../../world/index.ts';
 import { terminalProgress } from '../progress.ts';
@@ -110,6 +110,11 @@ export function register(program: Command): void {
       let pairs: Pair[];
       if (f.references === 'panel') {
         pairs = given ?? farmPairs(world, { n: f.n, seed: f.seed });
+        const unknown = unknownInstructions(world, pairs);
+        if (unknown.count > 0) {
+          throw new InvalidArgumentError(`--references panel: the human panel judges only farm-world instructions, and ${unknown.count} of ${pairs.length} pairs in ${f.pairs} are not tasks of farm world ${ws.seed}` +
+            ` (first: pair ${unknown.first + 1}); pass the world seed that wrote them with --world-seed, or give --references FILE`);
+        }
         refs = panelReferences(world, pairs);
       } else {
         refs = groupReferences(given as Parameters<typeof groupReferences>[0]);
