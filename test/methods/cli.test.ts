@@ -32,7 +32,7 @@ test('farm sft: a new model from demonstrations, run.json, metrics.jsonl, model/
   for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) assert.ok(existsSync(join(D, 'sft', 'model', f)), f);
   const outs = readJson(join(D, 'sft', 'model_outputs.json'));
   assert.is(outs.length, 8);
-  assert.equal(Object.keys(outs[0]).sort(), ['dataset', 'generator', 'input', 'instruction', 'output']);
+  assert.equal(Object.keys(outs[0]).sort(), ['dataset', 'generator', 'input', 'instruction', 'output', 'world_seed']);
   assert.is(outs[0].generator, 'sft');
 });
 
@@ -40,7 +40,7 @@ test('farm pairs, farm annotate, farm reward-model, farm score', () => {
   const p = ok(farm(['pairs', '--model', join(D, 'sft'), '--data', F.preference, '--max-new-tokens', '12', '--output-dir', join(D, 'pairs'), '--json']));
   assert.is(p.pairs, 40);
   const pairs = readJson(join(D, 'pairs', 'pairs.json'));
-  assert.equal(Object.keys(pairs[0]).sort(), ['generator_1', 'generator_2', 'input', 'instruction', 'output_1', 'output_2']);
+  assert.equal(Object.keys(pairs[0]).sort(), ['dataset', 'generator_1', 'generator_2', 'input', 'instruction', 'output_1', 'output_2', 'world_seed']);
   const a = farm(['annotate', '--pairs', join(D, 'pairs', 'pairs.json'), '--annotator', 'pool:train', '--world-seed', '3', '--out', join(D, 'prefs.jsonl'), '--json']);
   assert.is(a.code, 0, a.err);
   const rm = ok(farm(['reward-model', '--model', join(D, 'sft'), '--preferences', join(D, 'prefs.jsonl'), '--eval-preferences', join(D, 'prefs.jsonl'),

@@ -18,15 +18,17 @@ export async function buildProgram(): Promise<Command> {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: true });
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts')).sort()) {
+  // .ts under tsx, .js in the compiled package (dist/), never the .d.ts beside them
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(ext) && !f.endsWith('.d.ts')).sort()) {
     const mod = await import(pathToFileURL(join(dir, file)).href);
-    if (typeof mod.register !== 'function') throw new Error(`ts/cli/commands/${file} exports no register(program)`);
+    if (typeof mod.register !== 'function') throw new Error(`cli/commands/${file} exports no register(program)`);
     mod.register(program);
   }
   return program;
 }
 
-const isMain = process.argv[1] && /(?:main\.ts|farm(?:\.mjs)?)$/.test(process.argv[1]);
+const isMain = process.argv[1] && /(?:main\.[tj]s|farm(?:\.mjs)?)$/.test(process.argv[1]);
 if (isMain) {
   const program = await buildProgram();
   try {

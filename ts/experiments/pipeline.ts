@@ -67,6 +67,8 @@ export interface PipelineSpec {
 
 // ---- code identity: a cached stage is reused only while the code it ran is unchanged ----
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// the sources in a checkout, the compiled modules in an installed package (which ships no ts/)
+const SRC = existsSync(join(ROOT, 'ts')) ? 'ts' : 'dist';
 const codeHashes = new Map<string, string>();
 /** SHA-256 of the TypeScript sources under the given folders of ts/ (and of the native sources for 'engine'). */
 export function codeHash(...areas: string[]): string {
@@ -79,10 +81,10 @@ export function codeHash(...areas: string[]): string {
     for (const n of readdirSync(d).sort()) {
       const p = join(d, n);
       if (statSync(p).isDirectory()) walk(p);
-      else if (/\.(ts|cc|h|cu|cuh)$/.test(n)) h.update(relative(ROOT, p)).update(readFileSync(p));
+      else if (/\.(ts|js|cc|h|cu|cuh)$/.test(n) && !n.endsWith('.d.ts')) h.update(relative(ROOT, p)).update(readFileSync(p));
     }
   };
-  for (const a of areas) { walk(join(ROOT, 'ts', a)); if (a === 'engine') walk(join(ROOT, 'native')); }
+  for (const a of areas) { walk(join(ROOT, SRC, a)); if (a === 'engine') walk(join(ROOT, 'native')); }
   const out = h.digest('hex').slice(0, 16);
   codeHashes.set(key, out);
   return out;

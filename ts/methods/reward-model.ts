@@ -60,8 +60,20 @@ export const REWARD_MODEL_HELP: Record<keyof typeof REWARD_MODEL_DEFAULTS, strin
 
 type Encoder = MethodTokenizer;
 
-function encodePair(tok: Encoder, r: Pair) {
-  return { prompt: encodePrompt(tok, r), output1: encodeResponse(tok, r.output_1), output2: encodeResponse(tok, r.output_2) };
+/**
+ * Prompt and both responses as tokens; with `context`, responses are cut so that prompt + response fits (the
+ * reward is then read at the cut, as SFT cuts its examples), and a prompt that leaves no room is an error.
+ */
+function encodePair(tok: Encoder, r: Pair, context?: number) {
+  const prompt = encodePrompt(tok, r);
+  let output1 = encodeResponse(tok, r.output_1), output2 = encodeResponse(tok, r.output_2);
+  if (context !== undefined) {
+    const room = context - prompt.length;
+    if (room < 1) throw new ConfigError(`the prompt of instruction ${JSON.stringify(r.instruction.slice(0, 60))} has ${prompt.length} tokens, leaving no room for a response in the reward model's context of ${context}`);
+    if (output1.length > room) output1 = output1.slice(0, room);
+    if (output2.length > room) output2 = output2.slice(0, room);
+  }
+  return { prompt, output1, output2 };
 }
 
 /** Labelled pairs a reward model can learn from: preference in [1, 2] (draws and failures left out), distinct outputs. */
@@ -69,9 +81,9 @@ export function usablePreferences<R extends PreferenceRecord>(records: readonly 
   return records.filter((r) => typeof r.preference === 'number' && r.preference >= 1 && r.preference <= 2 && r.output_1 !== r.output_2);
 }
 
-/** Token pairs for engine.rewardStep / evaluateRewardModel. */
-export function rewardPairs(tok: Encoder, records: readonly PreferenceRecord[]): (PreferencePair & { prompt: number[] })[] {
-  return usablePreferences(records).map((r) => ({ ...encodePair(tok, r), preference: r.preference }));
+/** Token pairs for engine.rewardStep / evaluateRewardModel; responses longer than `context` allows are cut. */
+export function rewardPairs(tok: Encoder, records: readonly PreferenceRecord[], context?: number): (PreferencePair & { prompt: number[] })[] {
+  return usablePreferences(records).map((r) => ({ ...encodePair(tok, r, context), preference: r.preference }));
 }
 
 export interface RewardModelResult { steps: number; lastEpochLoss: number; lastEpochAccuracy: number; optimizer: Optimizer; eval?: { loss: number; accuracy: number; margin: number; pairs: number }; resumedFrom?: number }
@@ -87,16 +99,17 @@ export function resolveRewardModelConfig(config: RewardModelConfig = {}) {
 
 /**
  * Trains `model` (which needs scalar_head: true) in place; draws (preference 0), failures and identical outputs
- * are skipped. `evalRecords` are scored at the end of every epoch (`eval/*` in the log). With hooks.checkpoint
- * it saves every K steps and resumes bit for bit.
+ * are skipped, responses longer than the context are cut. `evalRecords` are scored at the end of every epoch
+ * (`eval/*` in the log). With hooks.checkpoint it saves every K steps and resumes bit for bit.
  */
 export async function trainRewardModel(engine: Engine, model: Model, tokenizer: Encoder, records: PreferenceRecord[],
   config: RewardModelConfig = {}, hooks: TrainHooks<RewardModelLog> & { evalRecords?: PreferenceRecord[]; auxiliary?: RewardAuxiliary } = {}): Promise<RewardModelResult> {
   const c = resolveRewardModelConfig(config);
   if (!model.config.scalar_head) throw new ConfigError('trainRewardModel: the model has no scalar head (scalar_head: true)');
-  const data = rewardPairs(tokenizer, records);
+  const context = model.config.max_position_embeddings;
+  const data = rewardPairs(tokenizer, records, context);
   if (data.length === 0) throw new ConfigError(`trainRewardModel: no usable labelled pairs among ${records.length} records (preferences must be in [1, 2] with two different outputs)`);
-  const held = hooks.evalRecords ? rewardPairs(tokenizer, hooks.evalRecords) : [];
+  const held = hooks.evalRecords ? rewardPairs(tokenizer, hooks.evalRecords, context) : [];
   const stepsPerEpoch = Math.ceil(data.length / c.batchSize);
   const totalSteps = stepsPerEpoch * c.epochs;
   const optimizer = engine.createOptimizer(model, { lr: c.lr, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm,
@@ -150,7 +163,7 @@ export function rewardScorer(engine: Engine, model: Model, tokenizer: Encoder, o
     async score(pairs: Pair[]) {
       if (pairs.length === 0) return [];
       const seqs = pairs.flatMap((p) => {
-        const e = encodePair(tokenizer, p);
+        const e = encodePair(tokenizer, p, model.config.max_position_embeddings);
         return [{ prompt: e.prompt, response: e.output1 }, { prompt: e.prompt, response: e.output2 }];
       });
       const r = await engine.scoreResponses(model, seqs, { batchSize: opts.batchSize ?? 32, padId });
