@@ -47,6 +47,8 @@ export interface JobOptions {
   keepCheckpoints?: number;
   resume?: boolean;
   force?: boolean;
+  /** Check every input, model and setting (the run folder's too), then throw DryRun before any work or write. */
+  dryRun?: boolean;
   /** An engine to share (default: a new one with threads and seed). */
   engine?: Engine;
   progress?: Progress;
@@ -169,6 +171,14 @@ export async function saveModelFolder(engine: Engine, dir: string, model: Model,
 
 interface Ctx { engine: Engine; run: RunFolder; progress: Progress; saveSteps: number; seed: number }
 
+/** Rollouts need room in the policy's context for a prompt and maxNewTokens: checked before the run folder is made. */
+function checkRoom(what: string, c: { maxNewTokens: number; maxPromptLength?: number }, policy: Model, min: number): void {
+  const P = policy.config.max_position_embeddings;
+  if (!((c.maxPromptLength ?? P - c.maxNewTokens) >= min)) {
+    throw new ConfigError(`${what}: --max-new-tokens ${c.maxNewTokens} leaves no room for a prompt in the policy's context of ${P} tokens; lower it (or set --max-prompt-length)`);
+  }
+}
+
 /** The job's engine (checks seed and save steps first). */
 async function engineOf(o: JobOptions): Promise<Engine> {
   const seed = o.seed ?? 1, saveSteps = o.saveSteps ?? 20;
@@ -182,7 +192,7 @@ function open(o: JobOptions, engine: Engine, command: string, config: Record<str
   resumeStepOf?: (dir: string) => number | null): Ctx {
   const seed = o.seed ?? 1;
   const defined = Object.fromEntries(Object.entries(inputs).filter(([, v]) => v !== undefined)) as Record<string, string>;
-  const run = RunFolder.open({ dir: o.outputDir, command, config, seed, inputs: defined, resume: o.resume, force: o.force, resumeStepOf });
+  const run = RunFolder.open({ dir: o.outputDir, command, config, seed, inputs: defined, resume: o.resume, force: o.force, dryRun: o.dryRun, resumeStepOf });
   return { engine, run, progress: o.progress ?? SILENT, saveSteps: o.saveSteps ?? 20, seed };
 }
 
@@ -504,6 +514,7 @@ export async function runPpo(o: JobOptions, j: RLJob<PPOMethodConfig>): Promise<
   if (j.evalData) readInstructions(j.evalData, '--eval-data');
   const engine = await engineOf(o);
   const { p, rm } = await policyAndReward(engine, j.model, j.rewardModel);
+  checkRoom('ppo', config, p.model, 1);
   const ctx = open(o, engine, 'ppo', { method: config, generation: gen }, { model: j.model, rewardModel: j.rewardModel, data: j.data, evalData: j.evalData });
   return within(ctx, async () => {
     ctx.progress.start('ppo', config.steps);
@@ -526,6 +537,7 @@ export async function runQuark(o: JobOptions, j: RLJob<QuarkConfig>): Promise<Jo
   if (j.evalData) readInstructions(j.evalData, '--eval-data');
   const engine = await engineOf(o);
   const { p, rm } = await policyAndReward(engine, j.model, j.rewardModel);
+  checkRoom('quark', config, p.model, 2);
   const ctx = open(o, engine, 'quark', { method: config, generation: gen }, { model: j.model, rewardModel: j.rewardModel, data: j.data, evalData: j.evalData });
   return within(ctx, async () => {
     ctx.progress.start('quark', config.steps);

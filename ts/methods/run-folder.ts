@@ -26,6 +26,8 @@ export interface RunFolderOptions {
   resume?: boolean;
   /** Replace whatever `dir` holds. */
   force?: boolean;
+  /** Make every check (folder, resume settings and inputs), then throw DryRun instead of writing anything. */
+  dryRun?: boolean;
   /** The step a resumed run continues from, for methods whose checkpoints are not plain checkpoints/checkpoint-N. */
   resumeStepOf?: (checkpointDir: string) => number | null;
 }
@@ -91,6 +93,14 @@ function diff(a: unknown, b: unknown, path = ''): string[] {
   return [`${path || '(root)'}: ${JSON.stringify(a)} -> ${JSON.stringify(b)}`];
 }
 
+/** Thrown by RunFolder.open({ dryRun: true }) once every check passed: nothing was written. */
+export class DryRun extends Error {
+  constructor(readonly dir: string, readonly resumeFrom: number | null) {
+    super(`dry run: every input and setting checked${resumeFrom !== null ? `, would resume ${dir} from step ${resumeFrom}` : `, would write ${dir}`}; nothing written`);
+    this.name = 'DryRun';
+  }
+}
+
 export class RunFolder {
   readonly dir: string;
   readonly info: RunInfo;
@@ -117,7 +127,7 @@ export class RunFolder {
     if (existsSync(dir) && !statSync(dir).isDirectory()) throw new ConfigError(`--output-dir ${dir} is a file, not a folder`);
     const inputs = Object.fromEntries(Object.entries(o.inputs).map(([k, p]) => [k, { path: p, sha256: hashPath(p) }]));
     const now = new Date().toISOString();
-    if (nonEmpty && o.force) rmSync(dir, { recursive: true, force: true });
+    if (nonEmpty && o.force) { if (!o.dryRun) rmSync(dir, { recursive: true, force: true }); }
     else if (nonEmpty && !existsSync(runFile)) throw new ConfigError(`--output-dir ${dir} is not empty and holds no run (no run.json); choose another folder or pass --force to replace it`);
     else if (nonEmpty && !o.resume) throw new ConfigError(`--output-dir ${dir} already holds a ${readInfo(runFile)?.command ?? ''} run; pass --resume to continue it or --force to start over`);
     if (existsSync(runFile) && o.resume) {
@@ -131,12 +141,14 @@ export class RunFolder {
       for (const k of Object.keys(old.inputs)) if (!(k in inputs)) problems.push(`input ${k} is missing`);
       if (problems.length) throw new ConfigError(`cannot resume ${dir}: the run was started differently:\n  ${problems.join('\n  ')}\nuse the original settings, or another --output-dir`);
       const step = (o.resumeStepOf ?? latestCheckpoint)(join(dir, 'checkpoints'));
+      if (o.dryRun) throw new DryRun(dir, step);
       const info: RunInfo = { ...old, status: 'running', updated: now, resumes: [...(old.resumes ?? []), { at: now, fromStep: step }], error: undefined };
       const run = new RunFolder(dir, info, step);
       run.truncateMetrics(step ?? 0);
       run.save();
       return run;
     }
+    if (o.dryRun) throw new DryRun(dir, null);
     mkdirSync(dir, { recursive: true });
     const info: RunInfo = { command: o.command, status: 'running', config: o.config, seed: o.seed, inputs, versions: versions(), started: now, updated: now, resumes: [], warnings: [] };
     const run = new RunFolder(dir, info, null);

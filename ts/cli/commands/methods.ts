@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { terminalProgress } from '../progress.ts';
+import { DryRun } from '../../methods/run-folder.ts';
 import { checkKnownKeys, ConfigError, GENERATION_DEFAULTS, GENERATION_HELP } from '../../methods/common.ts';
 import {
   runBestOfN, runDpo, runExpertIteration, runFeedME, runPairs, runPpo, runQuark, runRewardConditioning, runRewardModel, runScore, runSft,
@@ -85,7 +86,7 @@ export function readConfigFile(file: string, known: readonly string[], what: str
   return out;
 }
 
-interface CommonFlags { outputDir: string; config?: string; seed: number; threads: number; saveSteps?: number; resume?: boolean; force?: boolean; json?: boolean; progress: boolean; loggingSteps: number }
+interface CommonFlags { outputDir: string; config?: string; seed: number; threads: number; saveSteps?: number; resume?: boolean; force?: boolean; dryRun?: boolean; json?: boolean; progress: boolean; loggingSteps: number }
 
 function common(cmd: Command, name: string, training: boolean): Command {
   cmd.option('--output-dir <dir>', 'the run folder (run.json, metrics.jsonl, checkpoints, outputs)', `runs/${name}`)
@@ -95,14 +96,28 @@ function common(cmd: Command, name: string, training: boolean): Command {
   if (training) cmd.option('--save-steps <k>', 'save a checkpoint every k steps (0: only the last)', intArg('--save-steps', 0), 20);
   return cmd.option('--resume', 'continue the run in --output-dir from its last checkpoint (same settings and inputs)')
     .option('--force', 'replace whatever --output-dir holds')
+    .option('--dry-run', 'check every input, model and setting (the run folder\'s too), then stop before any training; nothing is written')
     .option('--json', 'print the summary as JSON on stdout')
     .option('--no-progress', 'no progress bar (log lines only)')
     .option('--logging-steps <n>', 'a progress line every n steps when output is not a terminal', intArg('--logging-steps', 1), 10);
 }
 
 function jobOptions(f: CommonFlags): JobOptions {
-  return { outputDir: f.outputDir, seed: f.seed, threads: f.threads, saveSteps: f.saveSteps, resume: f.resume, force: f.force,
+  return { outputDir: f.outputDir, seed: f.seed, threads: f.threads, saveSteps: f.saveSteps, resume: f.resume, force: f.force, dryRun: f.dryRun,
     progress: terminalProgress({ bar: f.progress, every: f.loggingSteps }) };
+}
+
+/** An action whose --dry-run stop (every check passed, nothing written) is reported instead of failing. */
+function dryRunnable(body: (f: any) => Promise<void>) {
+  return async (f: any, cmd: Command) => {
+    try {
+      await body(f);
+    } catch (e) {
+      if (!(e instanceof DryRun)) throw e;
+      if (f.json) console.log(JSON.stringify({ command: cmd.name(), dry_run: true, dir: e.dir, resume_from: e.resumeFrom }));
+      else console.log(`farm ${cmd.name()}: ${e.message}`);
+    }
+  };
 }
 
 function report(name: string, f: CommonFlags, r: JobResult, t0: number): void {
@@ -138,7 +153,7 @@ export function register(program: Command): void {
       .option('--vocab-size <n>', 'vocabulary of the BPE trained on --data', intArg('--vocab-size', 300), 1024);
     const fields = addFields(cmd, SFT_HELP, SFT_DEFAULTS, { skip: ['seed'] });
     const gen = evalOutputs(cmd);
-    cmd.action(async (f) => {
+    cmd.action(dryRunnable(async (f) => {
       const t0 = t();
       const fromFlag = cmd.getOptionValueSource('architecture') === 'cli';
       if (f.model && (fromFlag || f.tokenizer)) throw new ConfigError('--model starts from a checkpoint; --architecture and --tokenizer are for a new model');
@@ -153,7 +168,7 @@ export function register(program: Command): void {
       const r = await runSft(jobOptions(f), { data: f.data, model: f.model, architecture, tokenizer: f.tokenizer, vocabSize: f.model ? undefined : f.vocabSize,
         evalData: f.evalData, config, generation: given(cmd, gen) });
       report('sft', f, r, t0);
-    });
+    }));
   }
 
   // ---- pairs
@@ -162,12 +177,12 @@ export function register(program: Command): void {
       .requiredOption('--model <dir>', 'the policy (model folder or run folder), usually the SFT model')
       .requiredOption('--data <file>', 'instructions (instruction, input), JSON or JSONL');
     const gen = addFields(cmd, GENERATION_HELP, { ...GENERATION_DEFAULTS, temperature: 1 }, { skip: ['seed'] });
-    cmd.action(async (f) => {
+    cmd.action(dryRunnable(async (f) => {
       const t0 = t();
       if (f.config) throw new ConfigError('farm pairs has no method config; use the sampling flags');
       const r = await runPairs(jobOptions(f), { model: f.model, data: f.data, generation: given(cmd, gen) });
       report('pairs', f, r, t0);
-    });
+    }));
   }
 
   // ---- reward-model
@@ -177,12 +192,12 @@ export function register(program: Command): void {
       .requiredOption('--preferences <file>', 'preference records (instruction, input, output_1, output_2, preference), JSON or JSONL')
       .option('--eval-preferences <file>', 'held-out preference records: eval/accuracy after each epoch');
     const fields = addFields(cmd, REWARD_MODEL_HELP, REWARD_MODEL_DEFAULTS, { skip: ['seed'] });
-    cmd.action(async (f) => {
+    cmd.action(dryRunnable(async (f) => {
       const t0 = t();
       const config = methodConfig(f, Object.keys(REWARD_MODEL_HELP), 'reward model', given(cmd, fields));
       const r = await runRewardModel(jobOptions(f), { model: f.model, preferences: f.preferences, evalPreferences: f.evalPreferences, config });
       report('reward-model', f, r, t0);
-    });
+    }));
   }
 
   // ---- score
@@ -190,12 +205,12 @@ export function register(program: Command): void {
     const cmd = common(program.command('score').description('reward-model scores of outputs (adds "reward") or pairs (adds "reward_1", "reward_2"; agreement with labels when present)'), 'score', false)
       .requiredOption('--reward-model <dir>', 'the reward model folder')
       .requiredOption('--data <file>', 'outputs (instruction, input, output) or pairs (output_1, output_2[, preference]), JSON or JSONL');
-    cmd.action(async (f) => {
+    cmd.action(dryRunnable(async (f) => {
       const t0 = t();
       if (f.config) throw new ConfigError('farm score has no method config');
       const r = await runScore(jobOptions(f), { rewardModel: f.rewardModel, data: f.data });
       report('score', f, r, t0);
-    });
+    }));
   }
 
   // ---- best-of-n
@@ -206,12 +221,12 @@ export function register(program: Command): void {
       .requiredOption('--data <file>', 'instructions, JSON or JSONL')
       .option('--keep-candidates', 'also write every sample and its reward (candidates.json)');
     const fields = addFields(cmd, BEST_OF_N_HELP, BEST_OF_N_DEFAULTS as unknown as Record<string, unknown>, { skip: ['seed'] });
-    cmd.action(async (f) => {
+    cmd.action(dryRunnable(async (f) => {
       const t0 = t();
       const config = methodConfig(f, [...Object.keys(BEST_OF_N_HELP), 'keepCandidates'], 'best-of-n', { ...given(cmd, fields), ...(f.keepCandidates ? { keepCandidates: true } : {}) });
       const r = await runBestOfN(jobOptions(f), { model: f.model, rewardModel: f.rewardModel, data: f.data, config });
       report('best-of-n', f, r, t0);
-    });
+    }));
   }
 
   // ---- expert-iteration
@@ -224,13 +239,13 @@ export function register(program: Command): void {
     const bon = addFields(cmd, { n: BEST_OF_N_HELP.n, temperature: BEST_OF_N_HELP.temperature, topP: BEST_OF_N_HELP.topP, maxNewTokens: BEST_OF_N_HELP.maxNewTokens }, BEST_OF_N_DEFAULTS as unknown as Record<string, unknown>);
     const sftF = addFields(cmd, { lr: SFT_HELP.lr, epochs: SFT_HELP.epochs, batchSize: SFT_HELP.batchSize }, SFT_DEFAULTS);
     const gen = evalOutputs(cmd);
-    cmd.action(async (f) => {
+    cmd.action(dryRunnable(async (f) => {
       const t0 = t();
       const file = f.config ? readConfigFile(f.config, Object.keys(EXPERT_ITERATION_DEFAULTS), 'expert iteration') : {};
       const config = { ...file, ...given(cmd, top), bestOfN: { ...(file.bestOfN as object ?? {}), ...given(cmd, bon) }, sft: { ...(file.sft as object ?? {}), ...given(cmd, sftF) } };
       const r = await runExpertIteration(jobOptions(f), { model: f.model, rewardModel: f.rewardModel, data: f.data, evalData: f.evalData, config, generation: given(cmd, gen) });
       report('expert-iteration', f, r, t0);
-    });
+    }));
   }
 
   // ---- feedme and reward-conditioning (SFT on preferences)
@@ -243,12 +258,12 @@ export function register(program: Command): void {
       .requiredOption('--preferences <file>', 'preference records, JSON or JSONL');
     const fields = addFields(cmd, SFT_HELP, SFT_DEFAULTS, { skip: ['seed'] });
     const gen = evalOutputs(cmd);
-    cmd.action(async (f) => {
+    cmd.action(dryRunnable(async (f) => {
       const t0 = t();
       const config = methodConfig(f, [...Object.keys(SFT_HELP), 'seed'], name, given(cmd, fields));
       const r = await run(jobOptions(f), { model: f.model, preferences: f.preferences, evalData: f.evalData, config, generation: given(cmd, gen) });
       report(name, f, r, t0);
-    });
+    }));
   }
 
   // ---- ppo and quark (RL against a reward model)
@@ -262,12 +277,12 @@ export function register(program: Command): void {
       .requiredOption('--data <file>', 'instructions to roll out on (AlpacaFarm: the unlabeled split)');
     const fields = addFields(cmd, help as Record<string, string>, defaults as unknown as Record<string, unknown>, { skip: ['seed'] });
     const gen = evalOutputs(cmd);
-    cmd.action(async (f) => {
+    cmd.action(dryRunnable(async (f) => {
       const t0 = t();
       const config = methodConfig(f, Object.keys(help), name === 'ppo' ? 'PPO' : 'Quark', given(cmd, fields));
       const r = await (run as typeof runPpo)(jobOptions(f), { model: f.model, rewardModel: f.rewardModel, data: f.data, evalData: f.evalData, config, generation: given(cmd, gen) });
       report(name, f, r, t0);
-    });
+    }));
   }
 
   // ---- dpo
@@ -278,12 +293,12 @@ export function register(program: Command): void {
       .option('--eval-preferences <file>', 'held-out preference records for eval/* statistics');
     const fields = addFields(cmd, DPO_HELP, DPO_METHOD_DEFAULTS as unknown as Record<string, unknown>, { skip: ['seed'] });
     const gen = evalOutputs(cmd);
-    cmd.action(async (f) => {
+    cmd.action(dryRunnable(async (f) => {
       const t0 = t();
       const config = methodConfig(f, Object.keys(DPO_HELP), 'DPO', given(cmd, fields));
       const r = await runDpo(jobOptions(f), { model: f.model, preferences: f.preferences, evalPreferences: f.evalPreferences, evalData: f.evalData, config, generation: given(cmd, gen) });
       report('dpo', f, r, t0);
-    });
+    }));
   }
 
   // ---- treebon (tree-search best-of-n)
