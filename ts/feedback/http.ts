@@ -201,7 +201,11 @@ export class HttpJudge implements AnnotatorWithStats {
           cache.refresh();
           const claims = cache.claim(batchKeys.filter((k) => !fromCache(k)));
           deferred.push(...claims.others);
-          batchKeys = claims.mine;
+          // A claim freed just now may be one whose labels were flushed (flush comes before release): look again.
+          cache.refresh();
+          const landed = claims.mine.filter((k) => fromCache(k));
+          cache.release(landed);
+          batchKeys = claims.mine.filter((k) => !landed.includes(k));
           if (batchKeys.length === 0) { opts.onProgress?.(done, pairs.length); return; }
         }
         const shown = batchKeys.map((k) => pairs[(todo.get(k) as number[])[0]]);
