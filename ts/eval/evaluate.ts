@@ -1,5 +1,6 @@
 // One path for every number: annotations (from a file or from an annotator) -> metrics. The model under
 // evaluation is always output_2 and the reference output_1, as in alpaca_eval.
+import { checkOptionKeys } from '../engine/options.ts';
 import type { Annotation, Annotator, AnnotateOptions, AnnotatorStats } from '../feedback/types.ts';
 import { alignOutputs, shorten, type AlignmentReport, type AlignOptions, type EvalPair } from './align.ts';
 import { instructionKey, type AnnotationRecord, type OutputRecord } from './io.ts';
@@ -101,7 +102,16 @@ function uniqueValues(rows: readonly AnnotationLike[], field: 'generator_1' | 'g
 }
 
 /** Every metric from annotation rows: win-rate, standard error, counts, discrete and length-controlled win-rates. */
+const METRICS_KEYS = ['invalid', 'lengthControl', 'allowDuplicates'];
+const LC_KEYS = ['variant', 'difficulty', 'gamed', 'lookup', 'gamedWeight', 'Cs', 'nFolds', 'tol'];
+
+function checkMetricsOptions(what: string, opts: MetricsOptions, extra: readonly string[] = []): void {
+  checkOptionKeys(what, opts, [...METRICS_KEYS, ...extra]);
+  if (opts.lengthControl && typeof opts.lengthControl === 'object') checkOptionKeys(`${what}: lengthControl`, opts.lengthControl, LC_KEYS);
+}
+
 export function metricsFromAnnotations(allRows: readonly AnnotationLike[], opts: MetricsOptions = {}): MetricsResult {
+  checkMetricsOptions('metricsFromAnnotations options', opts);
   let rows = allRows;
   if (rows.length === 0) throw new Error('no annotations');
   const warnings: string[] = [];
@@ -329,6 +339,7 @@ export async function evaluateModel(
   model: readonly OutputRecord[],
   opts: EvaluateOptions,
 ): Promise<EvaluationResult> {
+  checkMetricsOptions('evaluateModel options', opts, ['annotator', 'maxInstances', 'allowMissing', 'referenceName', 'modelName', 'onProgress', 'noCache', 'signal']);
   const alignment = alignOutputs(reference, model, opts);
   let pairs: EvalPair[] = alignment.pairs;
   const warnings = [...alignment.warnings];
@@ -358,7 +369,7 @@ export async function evaluateModel(
     if (p.dataset !== undefined) row.dataset = p.dataset;
     return row;
   });
-  const result = metricsFromAnnotations(annotations, opts);
+  const result = metricsFromAnnotations(annotations, { invalid: opts.invalid, lengthControl: opts.lengthControl, allowDuplicates: opts.allowDuplicates });
   const withStats = opts.annotator as Annotator & { stats?: () => AnnotatorStats };
   const sum = (f: (a: EvalAnnotation) => number | undefined) => annotations.reduce((s, a) => s + (f(a) ?? 0), 0);
   // the alignment already reported empty outputs, with the first instruction
