@@ -61,7 +61,7 @@ __global__ void __launch_bounds__(256) attn_forward_k(float* out, float* lse, co
       if (t >= T) continue;  // uniform over the warp
       const int j = j0 + lane;
       const float s = j <= t ? dot_row(Qs + row * S, Ks + lane * S, HD) * scale : -INFINITY;
-      const float mnew = nan_max(m[rr], warp_max(s));  // finite: tile 0 holds key 0 <= t
+      const float mnew = fmaxf(m[rr], warp_max(s));  // finite: tile 0 holds key 0 <= t
       const float p = j <= t ? expf(s - mnew) : 0.f;
       const float corr = expf(m[rr] - mnew);
       l[rr] = l[rr] * corr + warp_sum(p);

@@ -152,7 +152,7 @@ __global__ void logsoftmax_forward_k(float* logp, float* entropy, float* lse, co
   const int i = blockIdx.x;
   const float* z = logits + (size_t)i * V;
   float m = -INFINITY;
-  for (int v = threadIdx.x; v < V; v += blockDim.x) m = nan_max(m, z[v]);
+  for (int v = threadIdx.x; v < V; v += blockDim.x) m = fmaxf(m, z[v]);
   m = block_max(m, red);
   float s = 0.f, w = 0.f;
   for (int v = threadIdx.x; v < V; v += blockDim.x) {

@@ -65,7 +65,7 @@ __global__ void __launch_bounds__(ST) sample_k(SampleArgs a) {
   const float value = a.values ? a.values[a.rows[r]] : 0.f;
 
   float m = -INFINITY;
-  for (int i = i0; i < i1; i++) m = nan_max(m, z[i]);
+  for (int i = i0; i < i1; i++) m = fmaxf(m, z[i]);
   m = block_max(m, redf);
   float s1 = 0.f;
   for (int i = i0; i < i1; i++) s1 += expf(z[i] - m);
@@ -344,7 +344,7 @@ __global__ void __launch_bounds__(256) decode_attention_k(float* out, const floa
     const int j = j0 + lane;
     float s = -INFINITY;
     if (j < n) s = dot_kv(qs[warp], Kc + (j < pl ? pre : own) + (size_t)j * HD, HD) * scale;
-    const float mnew = nan_max(m, warp_max(s));
+    const float mnew = fmaxf(m, warp_max(s));
     const float p = j < n ? expf(s - mnew) : 0.f;
     const float corr = expf(m - mnew);
     l = l * corr + warp_sum(p);
