@@ -13,3 +13,6 @@ export * from './dpo.ts';
 export * from './checkpoint.ts';
 export * from './run-folder.ts';
 export * from './jobs.ts';
+export * from './treebon.ts';
+export * from './rlp.ts';
+export * from './multiview-ib.ts';

@@ -628,7 +628,7 @@ export async function runTreeBoN(o: JobOptions, j: TreeBoNJob): Promise<JobResul
       tokenizer: p.tokenizer, records, config: { ...config, generator: config.generator ?? generatorName(o.outputDir), onProgress: (x) => ctx.progress.update(x.done) },
     });
     const outputs = r.outputs.map((x, i) => ({ instruction: x.instruction, input: x.input, output: x.output, generator: x.generator, reward: x.reward,
-      generated_tokens: x.generatedTokens, ...(records[i].dataset ? { dataset: records[i].dataset } : {}) }));
+      generated_tokens: x.generatedTokens, ...dataTags(records[i]) }));
     writeFileAtomic(ctx.run.path('model_outputs.json'), `${JSON.stringify(outputs, null, 2)}\n`);
     if (r.candidates) writeFileAtomic(ctx.run.path('candidates.json'), JSON.stringify(r.candidates.map((c, i) => ({ instruction: records[i].instruction, input: records[i].input,
       leaves: c.map((s) => ({ output: s.output, reward: s.reward, layer: s.layer, sample: s.sample })) }))));

@@ -7,6 +7,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { terminalProgress } from '../progress.ts';
 import { DryRun } from '../../methods/run-folder.ts';
+import { readInstructions } from '../../methods/jobs.ts';
+import { resolveWorldSeed } from '../judge-options.ts';
 import { checkKnownKeys, ConfigError, GENERATION_DEFAULTS, GENERATION_HELP } from '../../methods/common.ts';
 import {
   runBestOfN, runDpo, runExpertIteration, runFeedME, runPairs, runPpo, runQuark, runRewardConditioning, runRewardModel, runScore, runSft,
@@ -312,13 +314,13 @@ export function register(program: Command): void {
       .option('--partial-reward-model <dir>', 'partial reward reward-model: the model read on prefixes (default: --reward-model)')
       .option('--keep-candidates', 'also write every leaf and its reward (candidates.json)');
     const fields = addFields(cmd, TREEBON_HELP, TREEBON_DEFAULTS as unknown as Record<string, unknown>, { skip: ['seed'] });
-    cmd.action(async (f) => {
+    cmd.action(dryRunnable(async (f) => {
       const t0 = t();
       const config = methodConfig(f, [...Object.keys(TREEBON_HELP), 'keepCandidates'], 'TreeBoN', { ...given(cmd, fields), ...(f.keepCandidates ? { keepCandidates: true } : {}) });
       const r = await runTreeBoN(jobOptions(f), { model: f.model, rewardModel: f.rewardModel, dpoModel: f.dpoModel, refModel: f.refModel,
         partialRewardModel: f.partialRewardModel, data: f.data, config });
       report('treebon', f, r, t0);
-    });
+    }));
   }
 
   // ---- rlp (reward learning on policy)
@@ -333,23 +335,25 @@ export function register(program: Command): void {
       .requiredOption('--data <file>', 'unlabeled instructions (sampled, then rolled out by PPO)')
       .option('--samples <file>', 'samples.json of an earlier farm rlp run of the same --ppo-model (skips sampling)')
       .option('--equivalence <text|farm>', 'spg: semantic equivalence of outputs: normalized text, or the farm world\'s checker', 'text')
-      .option('--world-seed <n>', 'the farm world of --equivalence farm', intArg('--world-seed', 0), 1);
+      .option('--world-seed <n>', 'the farm world of --equivalence farm (default: the world_seed the --data records carry, else 1; another value than theirs is refused)', intArg('--world-seed', 0));
     const fields = addFields(cmd, RLP_HELP, RLP_DEFAULTS as unknown as Record<string, unknown>, { skip: ['seed'] });
     const rmF = addFields(cmd, REWARD_MODEL_HELP, REWARD_MODEL_DEFAULTS, { prefix: 'rm', skip: ['seed'] });
     const ppoF = addFields(cmd, PPO_HELP as Record<string, string>, PPO_METHOD_DEFAULTS as unknown as Record<string, unknown>, { prefix: 'ppo' });
     const gen = evalOutputs(cmd);
-    cmd.action(async (f) => {
+    cmd.action(dryRunnable(async (f) => {
       const t0 = t();
       if (f.variant !== 'uml' && f.variant !== 'spg') throw new ConfigError(`--variant must be uml or spg, got ${f.variant}`);
       if (f.equivalence !== 'text' && f.equivalence !== 'farm') throw new ConfigError(`--equivalence must be text or farm, got ${f.equivalence}`);
       if (f.variant !== 'spg' && cmd.getOptionValueSource('equivalence') === 'cli') throw new ConfigError('--equivalence serves --variant spg only');
       const file = f.config ? readConfigFile(f.config, [...Object.keys(RLP_HELP), 'seed', 'rewardModel', 'ppo'], 'RLP') : {};
       const config = { ...file, ...given(cmd, fields), rewardModel: { ...(file.rewardModel as object ?? {}), ...given(cmd, rmF) }, ppo: { ...(file.ppo as object ?? {}), ...given(cmd, ppoF) } };
-      const equivalence = f.equivalence === 'farm' ? farmEquivalence(createWorld({ seed: f.worldSeed })) : undefined;
+      if (f.worldSeed !== undefined && f.equivalence !== 'farm') throw new ConfigError('--world-seed serves --equivalence farm only');
+      const worldSeed = f.equivalence === 'farm' ? resolveWorldSeed(f.worldSeed, [{ what: f.data, records: readInstructions(f.data, '--data') }]).seed : undefined;
+      const equivalence = worldSeed !== undefined ? farmEquivalence(createWorld({ seed: worldSeed })) : undefined;
       const r = await runRlp(jobOptions(f), { variant: f.variant, model: f.model, ppoModel: f.ppoModel, rewardModel: f.rewardModel, preferences: f.preferences,
         evalPreferences: f.evalPreferences, data: f.data, samples: f.samples, evalData: f.evalData, config, generation: given(cmd, gen),
-        equivalence, equivalenceName: f.equivalence === 'farm' ? `farm:${f.worldSeed}` : 'normalized-text' });
+        equivalence, equivalenceName: worldSeed !== undefined ? `farm:${worldSeed}` : 'normalized-text' });
       report(`rlp (${f.variant})`, f, r, t0);
-    });
+    }));
   }
 }
