@@ -29,6 +29,11 @@ const CASES: Array<[string[], RegExp]> = [
   [['validate', '--preset', 'smoke', '--only', 'nope'], /no stage "nope"/],
   [['run', '--threads', '0'], /--threads must be an integer >= 1/],
   [['quickstart', '--logging-steps', '-1'], /--logging-steps must be an integer >= 1/],
+  // the issue's cases: quickstart is `farm run --preset quick` now, whose sizes come from the preset, so
+  // these flags are refused before any data or tokenizer is written (they once failed late or were clamped)
+  [['quickstart', '--epochs', 'abc'], /unknown option '--epochs'/],
+  [['quickstart', '--pairs', '-1'], /unknown option '--pairs'/],
+  [['quickstart', '--best-of', '0'], /unknown option '--best-of'/],
   [['validate', '--preset', 'paper'], /Allowed choices are quick, standard, smoke/],
   [['validate', '--methods', 'sft,nope'], /unknown method "nope"/],
   [['sft', '--data', join(inputs, 'missing.jsonl')], /--data .*missing\.jsonl: no such file/],
