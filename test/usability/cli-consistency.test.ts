@@ -84,4 +84,20 @@ test('progress lines on a step longer than 3 s (annotate and judges analyze with
   }
 });
 
+test('quickstart\'s pipeline (farm run, smoke preset): every stage from SFT on prints progress lines', async () => {
+  // --no-progress: log lines whatever the terminal, as when output is not one (quickstart is --preset quick)
+  const r = await farm(['run', '--preset', 'smoke', '--output-dir', join(dir, 'run'), '--no-report', '--no-progress', '--json']);
+  assert.is(r.code, 0, r.err);
+  const stages: Array<{ name: string; lines: string[] }> = [];
+  for (const line of r.err.split('\n')) {
+    const m = /^farm: \[\d+\/\d+\] (\S+?),? /.exec(line);
+    if (m) stages.push({ name: m[1], lines: [] });
+    else if (stages.length) stages[stages.length - 1].lines.push(line);
+  }
+  const names = stages.map((s) => s.name);
+  assert.ok(names.includes('sft') && names.includes('reward-model/pool-train') && names.some((n) => n.startsWith('ppo/')), names.join(', '));
+  const silent = stages.slice(names.indexOf('sft')).filter((s) => !s.lines.some((l) => /^farm: .+ \d+\/\d+ \(100%\)/.test(l))).map((s) => s.name);
+  assert.equal(silent, [], `stages without progress lines: ${silent.join(', ')}`);
+});
+
 test.run();
