@@ -5,11 +5,11 @@
 import { createHash } from 'node:crypto';
 import { Model, type Engine, type GenerateOptions, type Sample } from '../engine/index.ts';
 import { closestKey } from '../engine/options.ts';
-
-export { closestKey };
 import { formatPrompt, type AlpacaExample, type TextEncoderLike } from '../data/template.ts';
 import type { Pair, PairScorer } from '../feedback/types.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
+
+export { closestKey };
 
 /** A seeded Fisher-Yates permutation of 0..n-1 (xorshift32; the same in every process). */
 export function shuffled(n: number, seed: number): number[] {
@@ -293,13 +293,12 @@ export class ConfigError extends Error {
   constructor(message: string) { super(message); this.name = 'ConfigError'; }
 }
 
-/** Levenshtein distance, for "did you mean" hints on misspelt keys. */
 /** Throws a ConfigError for every key of `over` not in `known` (typos are never silently ignored). */
 export function checkKnownKeys(what: string, over: object | undefined, known: readonly string[]): void {
   for (const k of Object.keys(over ?? {})) {
     if (known.includes(k)) continue;
     const hint = closestKey(k, known);
-    throw new ConfigError(`${what} config has no key "${k}"${hint ? `; did you mean "${hint}"?` : ''} (known: ${[...known].sort().join(', ')})`);
+    throw new ConfigError(`${what} config has no key "${k}"${hint ? `; did you mean "${hint}"?` : ''} (known: ${[...new Set(known)].sort().join(', ')})`);
   }
 }
 
