@@ -4,7 +4,9 @@
 // small farm data set; the long training commands (ppo, quark, dpo, expert-iteration, best-of-n) run with
 // --dry-run, which checks every input, model and setting but trains nothing; npm commands must name existing
 // scripts (and benches, test folders), with `npm start`'s stages listed by the real CLI. Layout blocks (text)
-// must name folders that exist. A block in any other language fails the test until it is handled here.
+// must name folders that exist. Console blocks (a command and what it printed): each `$ ` command runs, and
+// the headers of the tables shown (a line over a line of dashes) are the ones it prints today. A block in
+// any other language fails the test until it is handled here.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -25,7 +27,7 @@ test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
 test('every block is one of the kinds this test runs', () => {
   assert.ok(blocks.length >= 6);
-  for (const b of blocks) assert.ok(['ts', 'sh', 'text'].includes(b.lang), `README.md:${b.line}: a \`\`\`${b.lang || '(no language)'} block is not tested`);
+  for (const b of blocks) assert.ok(['ts', 'sh', 'text', 'console'].includes(b.lang), `README.md:${b.line}: a \`\`\`${b.lang || '(no language)'} block is not tested`);
 });
 
 test('TypeScript blocks type-check and run, importing alpacafarm-ts by name', () => {
@@ -111,6 +113,32 @@ test('shell blocks: npm commands exist, every farm command runs', async () => {
     process.chdir(home);
   }
   assert.ok(ran.some((w) => / farm ppo /.test(w)) && ran.some((w) => / farm evaluate /.test(w)), ran.join('\n'));
+});
+
+test('console blocks: the commands run and print the table headers shown', async () => {
+  const consoles = blocks.filter((b) => b.lang === 'console');
+  const norm = (l: string) => l.trim().split(/\s+/).join(' ');
+  const home = process.cwd();
+  process.chdir(tmp);
+  try {
+    for (const b of consoles) {
+      const lines = b.code.split('\n');
+      const cmds = lines.filter((l) => l.startsWith('$ ')).map((l) => l.slice(2).trim().split(/\s+/));
+      assert.ok(cmds.length > 0, `README.md:${b.line}: a console block without a $ command`);
+      const headers = lines.filter((l, i) => /^-[-\s]*$/.test(lines[i + 1] ?? '') && l.trim()).map(norm);
+      let printed = '';
+      for (const words of cmds) {
+        assert.ok(words[0] === 'farm' || (words[0] === 'npx' && words[1] === 'farm'), `README.md:${b.line}: ${words.join(' ')}: not a farm command`);
+        const r = await farm(words[0] === 'npx' ? words.slice(2) : words.slice(1));
+        assert.is(r.code, 0, `README.md:${b.line}: ${words.join(' ')}\nexit ${r.code}\n${r.err.slice(-3000)}`);
+        printed += r.out;
+      }
+      const real = printed.split('\n').map(norm);
+      for (const h of headers) assert.ok(real.includes(h), `README.md:${b.line}: the table header "${h}" is not what the command prints now:\n${printed.slice(0, 2000)}`);
+    }
+  } finally {
+    process.chdir(home);
+  }
 });
 
 test('layout blocks name folders that exist', () => {

@@ -29,10 +29,13 @@ test('100 NaN in a layer\'s q_proj make the logits NaN, not finite and wrong', a
   const r = await engine.forward(model, tokens);
   // every position attends with NaN queries in every head that holds a poisoned row
   assert.ok(nonFinite(r.logits!) >= r.logits!.length / 2, `only ${nonFinite(r.logits!)} of ${r.logits!.length} logits are non-finite`);
-  await engine.generate(model, tokens, { maxNewTokens: 4, temperature: 1 }).then(
-    () => assert.unreachable('sampling from NaN logits must fail'),
-    (e: Error) => assert.match(e.message, /NaN|non-finite|not finite/i),
-  );
+  // the fp32 decoder and the bf16 one (weights and KV cache rounded: NaN must stay NaN there too)
+  for (const decodePrecision of ['fp32', 'bf16'] as const) {
+    await engine.generate(model, tokens, { maxNewTokens: 4, temperature: 1, decodePrecision }).then(
+      () => assert.unreachable(`sampling from NaN logits must fail (${decodePrecision} decode)`),
+      (e: Error) => assert.match(e.message, /NaN|non-finite|not finite/i),
+    );
+  }
 });
 
 test('one Inf in q_proj gives non-finite logits too', async () => {
