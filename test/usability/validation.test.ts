@@ -79,6 +79,8 @@ const CASES: Array<[string[], RegExp]> = [
   [['leaderboard', 'build', 'board.csv', join(inputs, 'missing.json'), '--annotator', 'pool'], /missing\.json: no such file/],
   [['leaderboard', 'add', 'board.csv', join(inputs, 'missing.json')], /missing\.json: no such file/],
   [['leaderboard', 'compare', 'a.csv', 'b.csv'], /a\.csv: no such file/],
+  [['profile', 'nope'], /unknown workload "nope"; known: train-step/],
+  [['profile', 'train-step', '--reps', '0'], /--reps must be an integer >= 1/],
 ];
 
 test('bad options fail before any work, naming the problem, writing nothing', async () => {
