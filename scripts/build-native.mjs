@@ -3,7 +3,8 @@
 // when CMake is missing. Skips the build when the addon is newer than every native source.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
@@ -32,7 +33,10 @@ if (!force && !reconfigure && existsSync(addon) && statSync(addon).mtimeMs >= so
 
 const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', shell: false }).status === 0;
 const hasCmake = spawnSync('cmake', ['--version'], { stdio: 'ignore' }).status === 0;
-const cmakeJs = join(root, 'node_modules/cmake-js/bin/cmake-js');
+// Resolved as Node resolves it: installed as a dependency, npm hoists cmake-js beside this package.
+const cmakeJs = (() => {
+  try { return join(dirname(createRequire(import.meta.url).resolve('cmake-js/package.json')), 'bin', 'cmake-js'); } catch { return ''; }
+})();
 const jobs = String(Math.max(1, Math.min(4, (await import('node:os')).availableParallelism())));
 if (hasCmake && existsSync(cmakeJs) && process.env.FARM_BUILD !== 'node-gyp') {
   if (reconfigure && existsSync(join(root, 'build/CMakeCache.txt')) && !run(process.execPath, [cmakeJs, 'configure'])) process.exit(1);

@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -41,6 +41,10 @@ test('npm pack -> install into a new project -> .mjs and type-checked .ts script
     return;
   }
   assert.is(install.status, 0, `${install.stdout}\n${install.stderr}`);
+  // built by CMake (the primary build: CUDA where nvcc is), not the CPU-only node-gyp fallback, although npm
+  // hoists cmake-js out of the package's own node_modules
+  const installed = join(project, 'node_modules', 'alpacafarm-ts');
+  assert.ok(existsSync(join(installed, 'build', 'CMakeCache.txt')), `the addon was not built by CMake:\n${install.stdout}\n${install.stderr}`);
 
   // 3. plain Node: subpath and root imports, an engine, one SFT step, samples
   writeFileSync(join(project, 'plain.mjs'), `
