@@ -19,11 +19,12 @@ type Json = Record<string, unknown>;
 export const METHOD_LABELS: Record<string, string> = {
   sft: 'SFT', 'best-of-n': 'Best-of-n', 'expert-iteration': 'Expert iteration', feedme: 'Binary FeedME',
   'reward-conditioning': 'Binary reward conditioning', ppo: 'PPO', quark: 'Quark', dpo: 'DPO', 'reward-model': 'Reward model',
+  treebon: 'TreeBoN', 'rlp-uml': 'RLP (UML)', 'rlp-spg': 'RLP (SPG)',
   reference: 'Davinci003 (reference)',
 };
 export const METHOD_COLORS: Record<string, string> = {
   sft: '#6b6b6b', 'best-of-n': '#e8710a', 'expert-iteration': '#2e8b3a', feedme: '#8c564b', 'reward-conditioning': '#d0479a',
-  ppo: '#1a66c2', quark: '#7b4fc0', dpo: '#d62728', 'reward-model': '#138d9c', reference: '#000000',
+  ppo: '#1a66c2', quark: '#7b4fc0', dpo: '#d62728', 'reward-model': '#138d9c', treebon: '#bcbd22', 'rlp-uml': '#17becf', 'rlp-spg': '#0f7f8f', reference: '#000000',
 };
 export const EVALUATOR_COLORS: Record<string, string> = { pool: '#1a66c2', panel: '#d62728', gold: '#2e8b3a', rm: '#7b4fc0', paper: '#9a9a9a' };
 const FEEDBACK_COLORS = ['#1a66c2', '#d62728', '#2e8b3a', '#e8710a', '#7b4fc0'];

@@ -23,7 +23,7 @@ export interface Section {
   absent: boolean;
 }
 
-const METHOD_ORDER = ['sft', 'reward-model', 'best-of-n', 'expert-iteration', 'feedme', 'reward-conditioning', 'ppo', 'quark', 'dpo'];
+const METHOD_ORDER = ['sft', 'reward-model', 'best-of-n', 'expert-iteration', 'feedme', 'reward-conditioning', 'ppo', 'quark', 'dpo', 'treebon', 'rlp-uml', 'rlp-spg'];
 const byMethodOrder = (a: string, b: string) => (METHOD_ORDER.indexOf(a) + 1 || 99) - (METHOD_ORDER.indexOf(b) + 1 || 99) || a.localeCompare(b);
 
 export function chartHtml(f: Figure): string {
