@@ -42,11 +42,11 @@ test('splits are disjoint in (instruction, input) and every family appears in ea
   assert.ok(splits.sft.filter((r) => r.input).length > 300, 'Alpaca-style inputs');
 });
 
-test('every generated record is graded from its text, and the reference beats the demonstrator', () => {
+test('every generated record is graded from its text; the reference (calibrated against trained models) sits below the demonstrator', () => {
   const mean = (rs: typeof splits.sft) => rs.reduce((a, r) => a + world.grade(r.instruction, r.input, r.output).total, 0) / rs.length;
   const sft = mean(splits.sft), ev = mean(splits.eval);
   assert.ok(sft > 0.8 && sft < 0.95, `sft ${sft}`);
-  assert.ok(ev > sft, `eval reference ${ev} vs sft ${sft}`);
+  assert.ok(ev < sft && ev > 0.5, `eval reference ${ev} vs sft demonstrations ${sft}`);
   const other = createWorld({ seed: 1 });
   for (const r of splits.val) assert.ok(other.parse(r.instruction, r.input), r.instruction);
 });
