@@ -3,7 +3,7 @@
 // the stages that depend on it). smoke: seconds, for tests; quick: `npm start`, minutes on 2 cores; standard:
 // the paper's evaluation set with larger data; paper: AlpacaFarm's split sizes.
 import type { ModelConfig } from '../engine/index.ts';
-import type { SplitSizes } from '../data/splits.ts';
+import { PRESETS as SPLIT_PRESETS, type SplitSizes } from '../data/splits.ts';
 import type { SftConfig } from '../methods/sft.ts';
 import type { RewardModelConfig } from '../methods/reward-model.ts';
 import type { BestOfNConfig } from '../methods/best-of-n.ts';
@@ -79,7 +79,7 @@ const quick: Preset = {
   seed: 1,                      // world seed 1 (the README's figures)
   // AlpacaFarm's 10k SFT demonstrations and half its 20k preference pairs: fewer pairs leave the reward model
   // near chance on within-prompt quality (5k: 63% vs gold; 10k: 66%, notes 2026-12); eval: the paper's 805
-  data: { sft: 10000, preference: 10000, unlabeled: 1000, val: 500, eval: 805 },
+  data: { ...SPLIT_PRESETS.quick },
   vocabSize: 1024,              // enough for the farm's small vocabulary
   model: QUICK_MODEL,
   sft: { epochs: 3, lr: 3e-3, batchSize: 16, warmupRatio: 0.03 }, // AlpacaFarm's 3 epochs; 1.5k x 6 left the policy at a format floor
@@ -157,7 +157,7 @@ const smoke: Preset = {
 const standard: Preset = {
   ...quick,
   name: 'standard',
-  data: { sft: 10000, preference: 20000, unlabeled: 5000, val: 1000, eval: 805 }, // the paper's SFT and preference splits
+  data: { ...SPLIT_PRESETS.standard }, // the paper's SFT and preference splits
   vocabSize: 1536,
   model: { ...QUICK_MODEL, hidden_size: 192, intermediate_size: 512, num_attention_heads: 6, num_key_value_heads: 6 }, // 2.2M parameters
   sft: { epochs: 3, lr: 2e-3, batchSize: 32, warmupRatio: 0.03 },
@@ -174,7 +174,7 @@ const standard: Preset = {
 const paper: Preset = {
   ...standard,
   name: 'paper',
-  data: { sft: 10000, preference: 20000, unlabeled: 20000, val: 2000, eval: 805 }, // AlpacaFarm's splits
+  data: { ...SPLIT_PRESETS.paper }, // AlpacaFarm's splits
   vocabSize: 2048,
   model: { ...QUICK_MODEL, hidden_size: 256, intermediate_size: 683, num_attention_heads: 4, num_key_value_heads: 4 }, // 3.4M parameters
   sft: { epochs: 3, lr: 1e-3, batchSize: 32, warmupRatio: 0.03 }, // AlpacaFarm's 3 epochs

@@ -21,7 +21,7 @@ export interface FarmJudgeConfig {
   /** Weights over the gold features it perceives when it verifies (normalized over the features present). */
   weights: Partial<Record<GoldFeature, number>>;
   /** Probability that it verifies a pair (checks both answers against the task); otherwise it skims: it still
-   * sees what reading shows (format, length fit, fluency, relevance, politeness) but not correctness and
+   * sees what reading shows (explanation, format, length fit, fluency, relevance, politeness) but not correctness and
    * completeness, as the panel's raters do when they skim. */
   attention: number;
   /** Probability, per output, that a verified correctness is misread (replaced by a uniform guess). */
