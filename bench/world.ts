@@ -2,6 +2,7 @@
 // throughput, split generation time, and responder quality. One JSON line per figure.
 // Usage: npm run bench -- world [--quick]
 import { createWorld } from '../ts/world/index.ts';
+import { REFERENCE } from '../ts/world/policy.ts';
 import { measureCalibration, sampleMixedPairs } from '../ts/world/calibration.ts';
 import { generateSplits } from '../ts/data/splits.ts';
 import { Rng } from '../ts/world/rng.ts';
@@ -60,7 +61,7 @@ const rng = new Rng(77);
 const tasks = Array.from({ length: quick ? 1000 : 4000 }, () => world.sampleTask(rng));
 const meanGold = (r: ReturnType<typeof world.demonstrator>) => tasks.reduce((a, t) => a + world.gradeTask(t, r.respondTask(t)).total, 0) / tasks.length;
 emit('demonstrator_mean_gold', meanGold(world.demonstrator(0)), 'gold total', { tasks: tasks.length, quality: 0.72 });
-emit('reference_mean_gold', meanGold(world.referencePolicy(0)), 'gold total', { tasks: tasks.length, quality: 0.82 });
+emit('reference_mean_gold', meanGold(world.referencePolicy(0)), 'gold total', { tasks: tasks.length, quality: REFERENCE.quality });
 const ref = world.referencePolicy(0), demo = world.demonstrator(0), panel = world.panel;
 let wins = 0;
 for (let i = 0; i < tasks.length; i++) {

@@ -13,10 +13,10 @@ const world = createWorld({ seed: 1 });
 const splits = generateSplits(world, 'quick');
 const tmp = mkdtempSync(join(tmpdir(), 'farm-splits-'));
 
-test('presets: quick is a few thousand, paper has AlpacaFarm sizes', () => {
+test('presets: quick has the paper\'s 10k SFT and 805 eval instructions, paper has AlpacaFarm sizes', () => {
   const q = PRESETS.quick;
-  const total = SPLIT_NAMES.reduce((n, s) => n + q[s], 0);
-  assert.ok(total >= 2000 && total <= 6000, `quick total ${total}`);
+  assert.is(q.sft, 10000); assert.is(q.eval, 805);
+  assert.ok(q.preference >= 10000, `quick preference ${q.preference}`);
   assert.equal(PRESETS.paper, { sft: 10000, preference: 20000, unlabeled: 20000, val: 2000, eval: 805 });
   for (const s of SPLIT_NAMES) assert.is(splits[s].length, q[s]);
   assert.throws(() => resolveSizes('huge'), /unknown preset "huge"/);
@@ -42,11 +42,11 @@ test('splits are disjoint in (instruction, input) and every family appears in ea
   assert.ok(splits.sft.filter((r) => r.input).length > 300, 'Alpaca-style inputs');
 });
 
-test('every generated record is graded from its text, and the reference beats the demonstrator', () => {
+test('every generated record is graded from its text; the reference (calibrated against trained models) sits below the demonstrator', () => {
   const mean = (rs: typeof splits.sft) => rs.reduce((a, r) => a + world.grade(r.instruction, r.input, r.output).total, 0) / rs.length;
   const sft = mean(splits.sft), ev = mean(splits.eval);
   assert.ok(sft > 0.8 && sft < 0.95, `sft ${sft}`);
-  assert.ok(ev > sft, `eval reference ${ev} vs sft ${sft}`);
+  assert.ok(ev < sft && ev > 0.5, `eval reference ${ev} vs sft demonstrations ${sft}`);
   const other = createWorld({ seed: 1 });
   for (const r of splits.val) assert.ok(other.parse(r.instruction, r.input), r.instruction);
 });
@@ -78,13 +78,13 @@ test('farm data generate / stats / validate', () => {
   const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'ts/cli/main.ts', 'data', ...args], { encoding: 'utf8' });
   const g = run('--preset', 'quick', '--seed', '1', '--output-dir', out, '--panel-pairs', '50');
   assert.is(g.status, 0, g.stderr);
-  assert.match(g.stdout, /sft\s+1500 records/);
+  assert.match(g.stdout, /sft\s+10000 records/);
   assert.match(g.stdout, /task mix:/);
   assert.ok(readFileSync(join(out, 'sft.jsonl')).equals(readFileSync(join(tmp, 'a', 'sft.jsonl'))), 'CLI output equals the library output');
   const s = run('stats', join(out, 'eval.jsonl'), '--json');
   assert.is(s.status, 0, s.stderr);
   const st = JSON.parse(s.stdout.trim().split('\n')[0]);
-  assert.is(st.records, 200);
+  assert.is(st.records, 805);
   assert.is(st.unknown_instructions, 0);
   const v = run('validate', out);
   assert.is(v.status, 0, v.stderr);

@@ -16,7 +16,8 @@ const D = mkdtempSync(join(tmpdir(), 'farm-validate-'));
 let r: ValidateResult;
 
 test.before(async () => {
-  r = await runValidate({ preset: 'smoke', outputDir: D, engine: await Engine.create({ threads: 2, seed: 1 }), progress: SILENT });
+  // every method, TreeBoN and RLP too (the default is the paper's eight)
+  r = await runValidate({ preset: 'smoke', methods: [...METHODS], outputDir: D, engine: await Engine.create({ threads: 2, seed: 1 }), progress: SILENT });
 });
 
 test('both feedback sources share the stages before annotation; every method trained twice and evaluated by pool and panel', () => {

@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { BYTE_TO_CHAR, countWords, GPT2_PATTERN, LLAMA3_PATTERN, trainBpe, trainBpeJson } from '../../ts/tokenizer/index.ts';
 import { syntheticFarmText } from '../../ts/tokenizer/synthetic.ts';
+import { formatPrompt, TEMPLATE_PHRASES } from '../../ts/data/template.ts';
 import { randomString, rng } from './fixtures.ts';
 
 type Merge = [string, string];
@@ -100,6 +101,28 @@ test('compression on held-out farm text', () => {
 test('special tokens are cut out of the training text', () => {
   assert.equal([...countWords('a<|eos|>b <|eos|>', GPT2_PATTERN, ['<|eos|>'])], [['a', 1], ['b', 1], [' ', 1]]);
   assert.equal([...countWords('a<|eos|>b', GPT2_PATTERN)], [['a', 1], ['<|', 1], ['eos', 1], ['|>', 1], ['b', 1]]);
+});
+
+test('template phrases become single non-special tokens that round-trip and also load in @huggingface/tokenizers', () => {
+  const rows = Array.from({ length: 300 }, (_, i) => ({ instruction: `Name ${i % 7} birds.`, input: i % 3 ? '' : 'owl, crow', output: `Here are ${i % 7} birds.` }));
+  const texts = rows.map((r) => `${formatPrompt(r)}${r.output}`);
+  const tok = trainBpe(texts, { vocabSize: 400, phrases: [...TEMPLATE_PHRASES] });
+  const plain = trainBpe(texts, { vocabSize: 400 });
+  for (const p of TEMPLATE_PHRASES) {
+    const ids = tok.encode(p, { parseSpecial: false });
+    assert.is(ids.length, 1, `one token for ${JSON.stringify(p)}`);
+    assert.is(tok.decode(ids, { skipSpecialTokens: true }), p, 'kept on decode: the phrase is text, not a control token');
+  }
+  for (const r of rows.slice(0, 20)) {
+    const text = formatPrompt(r);
+    assert.is(tok.decode(tok.encode(text, { parseSpecial: false })), text);
+    assert.ok(tok.encode(text).length < plain.encode(text).length / 2, 'prompts cost their content');
+  }
+  const hf = new HfTokenizer(tok.json as never, {} as never);
+  const probe = formatPrompt(rows[3]);
+  assert.equal(hf.encode(probe, { add_special_tokens: false }).ids, tok.encode(probe, { parseSpecial: false }));
+  assert.throws(() => trainBpe(texts, { vocabSize: 400, phrases: [''] }), /phrase is empty/);
+  assert.throws(() => trainBpe(texts, { vocabSize: 400, phrases: ['<|eos|>'] }), /also a special token/);
 });
 
 test('bad options: clear errors', () => {

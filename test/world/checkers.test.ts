@@ -60,12 +60,13 @@ test('counting', () => {
 
 test('lists: wrong items and missing items lower the right features', () => {
   const ins = 'Name three fruits.';
-  const good = g(ins, '', 'Apple, pear and plum.');
+  const good = g(ins, '', 'Here are three fruits: apple, pear and plum.');
   assert.is(good.features.correctness, 1);
   assert.is(good.features.completeness, 1);
+  assert.is(g(ins, '', 'Apple, pear and plum.').features.explanation, 0, 'a free-form list that does not say what it lists');
   const wrongItem = g(ins, '', 'Apple, pear and carrot.');
   assert.ok(Math.abs(wrongItem.features.correctness - 2 / 3) < 1e-9);
-  const short = g(ins, '', 'Apple and pear.');
+  const short = g(ins, '', 'Two fruits: apple and pear.');
   assert.is(short.features.correctness, 1);
   assert.ok(Math.abs(short.features.completeness - 2 / 3) < 1e-9);
   assert.ok(g(ins, '', 'Apple, pear, plum and fig.').features.format < 1, 'too many items');

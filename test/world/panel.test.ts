@@ -1,7 +1,7 @@
 // The human panel: determinism, draws, and calibration figures in their target bands.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createWorld } from '../../ts/world/index.ts';
+import { createWorld, GOLD_WEIGHTS } from '../../ts/world/index.ts';
 import { measureCalibration, sampleMixedPairs } from '../../ts/world/calibration.ts';
 
 const world = createWorld({ seed: 1 });
@@ -24,7 +24,7 @@ test('raters differ from each other around a shared mean', () => {
   const w = p.raters.map((r) => r.weights.correctness);
   assert.ok(Math.max(...w) > 1.3 * Math.min(...w));
   const mean = w.reduce((a, b) => a + b, 0) / w.length;
-  assert.ok(Math.abs(mean - 0.55) < 1e-9, `pool mean pinned to the gold weight: ${mean}`);
+  assert.ok(Math.abs(mean - GOLD_WEIGHTS.correctness) < 1e-9, `pool mean pinned to the gold weight: ${mean}`);
 });
 
 test('bad options give clear errors', () => {

@@ -1,7 +1,7 @@
 // The world's API contract: determinism, parsing from text, unknown instructions, responders.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createWorld, FAMILIES, Rng } from '../../ts/world/index.ts';
+import { createWorld, FAMILIES, GOLD_WEIGHTS, Rng } from '../../ts/world/index.ts';
 
 const world = createWorld({ seed: 1 });
 
@@ -43,14 +43,14 @@ test('grade works from text alone, with normalized whitespace; unknown instructi
 
 test('gold total is the documented weighted mean of the features', () => {
   const s = world.grade('Make this request more polite.', 'Give me the hammer.', 'Give me the hammer now.');
-  const w: Record<string, number> = { correctness: 0.55, completeness: 0.15, format: 0.08, verbosity: 0.1, fluency: 0.12, politeness: 0.15 };
+  const w: Record<string, number> = { ...GOLD_WEIGHTS };
   let num = 0, den = 0;
   for (const [k, v] of Object.entries(s.features)) { num += w[k] * v; den += w[k]; }
   assert.ok(Math.abs(s.total - num / den) < 1e-12);
   assert.ok(!('politeness' in world.grade('What is 2 plus 2?', '', '4').features), 'politeness only where asked');
 });
 
-test('responders: deterministic, varied, quality orders gold; reference beats demonstrator', () => {
+test('responders: deterministic, varied, quality orders gold; the reference sits below the demonstrator', () => {
   const rng = new Rng(11);
   const tasks = Array.from({ length: 600 }, () => world.sampleTask(rng));
   const mean = (q: number) => tasks.reduce((a, t, i) => a + world.gradeTask(t, world.responder({ quality: q, seed: 2 }).respondTask(t, i)).total, 0) / tasks.length;
@@ -59,7 +59,8 @@ test('responders: deterministic, varied, quality orders gold; reference beats de
   const demo = world.demonstrator(0), ref = world.referencePolicy(0);
   const d = tasks.reduce((a, t) => a + world.gradeTask(t, demo.respondTask(t)).total, 0) / tasks.length;
   const r = tasks.reduce((a, t) => a + world.gradeTask(t, ref.respondTask(t)).total, 0) / tasks.length;
-  assert.ok(r > d, `reference ${r} vs demonstrator ${d}`);
+  // the reference is calibrated against trained farm models (docs/world.md), not against the demonstrator
+  assert.ok(r < d && r > 0.5, `reference ${r} below the demonstrator ${d}, well above chance`);
   assert.ok(d > 0.75 && d < 0.95, `demonstrator is decent but imperfect: ${d}`);
   const t = tasks[0];
   assert.is(demo.respond(t.instruction, t.input, 5), demo.respond(t.instruction, t.input, 5));

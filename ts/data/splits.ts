@@ -15,8 +15,11 @@ export type SplitSizes = Record<SplitName, number>;
 export type Splits = Record<SplitName, InstructionRecord[]>;
 
 export const PRESETS: Readonly<Record<string, Readonly<SplitSizes>>> = {
-  /** for tests and `npm start`: a few thousand examples in all */
-  quick: { sft: 1500, preference: 1000, unlabeled: 1000, val: 200, eval: 200 },
+  /** `npm start` and `farm validate --preset quick`: AlpacaFarm's 10k SFT demonstrations, half its preference pairs
+   * (fewer leave a small reward model near chance on within-prompt quality), the paper's 805 eval instructions */
+  quick: { sft: 10000, preference: 10000, unlabeled: 1000, val: 500, eval: 805 },
+  /** the paper's SFT and preference splits, a quarter of its unlabeled */
+  standard: { sft: 10000, preference: 20000, unlabeled: 5000, val: 1000, eval: 805 },
   /** AlpacaFarm's sizes */
   paper: { sft: 10000, preference: 20000, unlabeled: 20000, val: 2000, eval: 805 },
 };

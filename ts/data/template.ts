@@ -11,6 +11,16 @@ export const PROMPT_NO_INPUT =
   'Write a response that appropriately completes the request.\n\n' +
   '### Instruction:\n{instruction}\n\n### Response:';
 
+/** The fixed pieces of both prompts (header, input marker, response marker): a tokenizer trained for the
+ * template can make each one token (trainBpe's `phrases`), so that prompts cost their content, not ~30
+ * tokens of boilerplate. Leftmost-longest matching keeps the two headers apart. */
+export const TEMPLATE_PHRASES: readonly string[] = [
+  PROMPT_WITH_INPUT.slice(0, PROMPT_WITH_INPUT.indexOf('{instruction}')),
+  PROMPT_NO_INPUT.slice(0, PROMPT_NO_INPUT.indexOf('{instruction}')),
+  '\n\n### Input:\n',
+  '\n\n### Response:',
+];
+
 /** The line that ends every prompt; the response follows it directly. */
 export const RESPONSE_MARKER = '### Response:';
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Engine } from '../engine/index.ts';
 import { createWorld, type World } from '../world/index.ts';
 import { generateSplits, writeSplits } from '../data/splits.ts';
-import { formatPrompt } from '../data/template.ts';
+import { formatPrompt, TEMPLATE_PHRASES } from '../data/template.ts';
 import { trainBpe } from '../tokenizer/index.ts';
 import { createAnnotator } from '../feedback/index.ts';
 import { evaluateModel } from '../eval/index.ts';
@@ -129,10 +129,11 @@ export function buildStages(spec: PipelineSpec): Stage[] {
     },
   });
   stages.push({
-    name: 'tokenizer', kind: 'tokenizer', deps: ['data'], config: { vocabSize: P.vocabSize, code: CODE.train() },
+    name: 'tokenizer', kind: 'tokenizer', deps: ['data'], config: { vocabSize: P.vocabSize, phrases: TEMPLATE_PHRASES, code: CODE.train() },
     async run(ctx) {
       const sft = readInstructions(file(ctx, 'data', 'sft'), 'sft split', true);
-      const tok = trainBpe(sft.map((r) => `${formatPrompt(r)}${r.output}`), { vocabSize: P.vocabSize });
+      // the template's fixed pieces as single tokens: a farm prompt costs ~18 tokens instead of ~47
+      const tok = trainBpe(sft.map((r) => `${formatPrompt(r)}${r.output}`), { vocabSize: P.vocabSize, phrases: [...TEMPLATE_PHRASES] });
       tok.save(join(ctx.dir, 'tokenizer.json'));
       return { tokenizer: join(ctx.dir, 'tokenizer.json'), vocab: tok.vocabSize };
     },

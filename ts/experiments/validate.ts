@@ -17,7 +17,7 @@ import { rewardScorer } from '../methods/reward-model.ts';
 import { loadModelFolder, readInstructions, runPairs, runPpo, type Progress } from '../methods/jobs.ts';
 import { checkpointPath, listCheckpoints } from '../methods/checkpoint.ts';
 import { readMetrics } from '../methods/run-folder.ts';
-import { buildStages, codeHash, evaluateOutputs, METHODS, slug, type MethodName, type WinRate } from './pipeline.ts';
+import { buildStages, codeHash, evaluateOutputs, slug, type MethodName, type WinRate } from './pipeline.ts';
 import { presetByName, type Preset } from './presets.ts';
 import { formatTable, leaderboardRows, lockFolder, writePipelineFile, type LeaderboardRow } from './run.ts';
 import { runStages, selectStages, type Stage, type StageContext, type StageRecord } from './stages.ts';
@@ -25,6 +25,9 @@ import { runStages, selectStages, type Stage, type StageContext, type StageRecor
 export const SIMULATED = 'pool:train';
 export const HUMAN = 'panel';
 const EVALUATORS = ['pool', 'panel'];
+/** The methods of the paper's table, validated by default; TreeBoN and RLP (later papers) join with `methods`. They
+ * add ~10 minutes per feedback on 2 cores, which the quick preset's budget cannot carry. */
+export const VALIDATE_METHODS: readonly MethodName[] = ['sft', 'best-of-n', 'expert-iteration', 'feedme', 'reward-conditioning', 'ppo', 'quark', 'dpo'];
 
 export interface ValidateOptions {
   preset: string | Preset;
@@ -193,7 +196,7 @@ export async function runValidate(o: ValidateOptions): Promise<ValidateResult> {
   const preset = typeof o.preset === 'string' ? presetByName(o.preset, ['quick', 'standard', 'smoke', 'paper']) : o.preset;
   const seed = o.seed ?? preset.seed;
   if (!Number.isInteger(seed) || seed < 0) throw new ConfigError(`--seed must be an integer >= 0, got ${seed}`);
-  const methods = o.methods ?? [...METHODS];
+  const methods = o.methods ? [...o.methods] : [...VALIDATE_METHODS];
   if (!methods.includes('sft')) methods.unshift('sft');
   const stages = validateStages(preset, seed, methods, o.engine, o.progress);
   selectStages(stages, o.only);  // a bad --only fails before the run folder is touched

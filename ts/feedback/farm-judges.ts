@@ -12,7 +12,7 @@ import { hashFields, HashRng } from './hash.ts';
 import type { AnnotateOptions, Annotation, AnnotatorStats, AnnotatorWithStats, Pair } from './types.ts';
 import { emptyStats, validatePairs } from './util.ts';
 
-export type GoldFeature = 'correctness' | 'completeness' | 'format' | 'verbosity' | 'fluency' | 'politeness';
+export type GoldFeature = 'correctness' | 'completeness' | 'explanation' | 'format' | 'verbosity' | 'fluency' | 'relevance' | 'politeness';
 
 export interface FarmJudgeConfig {
   name: string;
@@ -20,8 +20,9 @@ export interface FarmJudgeConfig {
   description: string;
   /** Weights over the gold features it perceives when it verifies (normalized over the features present). */
   weights: Partial<Record<GoldFeature, number>>;
-  /** Probability that it verifies a pair at all (reads both answers against the task); otherwise it judges
-   * from surface cues only. */
+  /** Probability that it verifies a pair (checks both answers against the task); otherwise it skims: it still
+   * sees what reading shows (explanation, format, length fit, fluency, relevance, politeness) but not correctness and
+   * completeness, as the panel's raters do when they skim. */
   attention: number;
   /** Probability, per output, that a verified correctness is misread (replaced by a uniform guess). */
   misread: number;
@@ -45,18 +46,18 @@ export interface FarmJudgeConfig {
  * of the kinds measured for LLM judges.
  */
 export const FARM_JUDGES: readonly FarmJudgeConfig[] = [
-  { name: 'gpt4-careful', description: 'strong judge, reads every answer, rarely misreads', weights: { correctness: 0.6, completeness: 0.15, format: 0.05, verbosity: 0.08, fluency: 0.12, politeness: 0.15 }, attention: 0.95, misread: 0.08, length: 0.01, lists: 0, keywords: 0, polite: 0, position: 0.01, noise: 0.1 },
-  { name: 'gpt4-cot', description: 'strong judge reasoning step by step; a little swayed by thorough-looking answers', weights: { correctness: 0.55, completeness: 0.2, format: 0.05, verbosity: 0.05, fluency: 0.15, politeness: 0.15 }, attention: 0.9, misread: 0.07, length: 0.025, lists: 0.02, keywords: 0, polite: 0, position: -0.01, noise: 0.12 },
-  { name: 'gpt4-batch', description: 'strong judge given five pairs per prompt: attention spread thin', weights: { correctness: 0.55, completeness: 0.15, format: 0.08, verbosity: 0.1, fluency: 0.12, politeness: 0.15 }, attention: 0.9, misread: 0.1, length: 0.02, lists: 0.02, keywords: 0.05, polite: 0, position: 0.02, noise: 0.14 },
-  { name: 'chatgpt-rubric', description: 'mid-size judge with a rubric: checks format and fluency more than correctness', weights: { correctness: 0.35, completeness: 0.15, format: 0.2, verbosity: 0.1, fluency: 0.2, politeness: 0.15 }, attention: 0.8, misread: 0.2, length: 0.03, lists: 0.04, keywords: 0.05, polite: 0.02, position: 0.03, noise: 0.14 },
-  { name: 'chatgpt-concise', description: 'mid-size judge told to prefer concise answers', weights: { correctness: 0.45, completeness: 0.1, format: 0.05, verbosity: 0.3, fluency: 0.1, politeness: 0.1 }, attention: 0.8, misread: 0.2, length: -0.03, lists: 0, keywords: 0.03, polite: 0, position: 0.03, noise: 0.14 },
-  { name: 'chatgpt-thorough', description: 'mid-size judge that equates detail with quality', weights: { correctness: 0.4, completeness: 0.3, format: 0.05, verbosity: 0.05, fluency: 0.1, politeness: 0.1 }, attention: 0.75, misread: 0.2, length: 0.08, lists: 0.05, keywords: 0.05, polite: 0.02, position: 0.02, noise: 0.14 },
-  { name: 'chatgpt-lists', description: 'mid-size judge fond of structured answers (lists, bullets)', weights: { correctness: 0.4, completeness: 0.15, format: 0.3, fluency: 0.1, politeness: 0.05 }, attention: 0.75, misread: 0.2, length: 0.03, lists: 0.12, keywords: 0.05, polite: 0, position: 0.02, noise: 0.14 },
-  { name: 'davinci-keywords', description: 'weak judge matching words of the instruction against the answer', weights: { correctness: 0.5, completeness: 0.2, fluency: 0.15, politeness: 0.15 }, attention: 0.55, misread: 0.25, length: 0.04, lists: 0.03, keywords: 0.3, polite: 0, position: 0.03, noise: 0.15 },
-  { name: 'davinci-first', description: 'weak judge with a strong primacy bias', weights: { correctness: 0.5, completeness: 0.15, fluency: 0.2, politeness: 0.15 }, attention: 0.7, misread: 0.2, length: 0.04, lists: 0.02, keywords: 0.05, polite: 0, position: 0.12, noise: 0.15 },
-  { name: 'davinci-second', description: 'weak judge with a recency bias (prefers the answer read last)', weights: { correctness: 0.5, completeness: 0.15, fluency: 0.2, politeness: 0.15 }, attention: 0.7, misread: 0.2, length: 0.04, lists: 0.02, keywords: 0.05, polite: 0, position: -0.1, noise: 0.15 },
-  { name: 'davinci-fluency', description: 'weak judge that reads for style: fluent, polite, no repetition', weights: { correctness: 0.3, fluency: 0.45, verbosity: 0.1, politeness: 0.15 }, attention: 0.7, misread: 0.25, length: 0.04, lists: 0, keywords: 0.03, polite: 0.08, position: 0.02, noise: 0.15 },
-  { name: 'davinci-lengthy', description: 'weak judge dominated by length: the longer answer looks better', weights: { correctness: 0.5, completeness: 0.2, fluency: 0.15, politeness: 0.15 }, attention: 0.5, misread: 0.25, length: 0.12, lists: 0.04, keywords: 0.05, polite: 0.02, position: 0.02, noise: 0.15 },
+  { name: 'gpt4-careful', description: 'strong judge, reads every answer, rarely misreads', weights: { explanation: 0.1, correctness: 0.6, completeness: 0.15, format: 0.05, verbosity: 0.08, fluency: 0.12, relevance: 0.2, politeness: 0.15 }, attention: 0.95, misread: 0.08, length: 0.01, lists: 0, keywords: 0, polite: 0, position: 0.01, noise: 0.1 },
+  { name: 'gpt4-cot', description: 'strong judge reasoning step by step; a little swayed by thorough-looking answers', weights: { explanation: 0.12, correctness: 0.55, completeness: 0.2, format: 0.05, verbosity: 0.05, fluency: 0.15, relevance: 0.16, politeness: 0.15 }, attention: 0.9, misread: 0.07, length: 0.025, lists: 0.02, keywords: 0, polite: 0, position: -0.01, noise: 0.12 },
+  { name: 'gpt4-batch', description: 'strong judge given five pairs per prompt: attention spread thin', weights: { explanation: 0.1, correctness: 0.55, completeness: 0.15, format: 0.08, verbosity: 0.1, fluency: 0.12, relevance: 0.2, politeness: 0.15 }, attention: 0.9, misread: 0.1, length: 0.02, lists: 0.02, keywords: 0.05, polite: 0, position: 0.02, noise: 0.14 },
+  { name: 'chatgpt-rubric', description: 'mid-size judge with a rubric: checks format and fluency more than correctness', weights: { explanation: 0.1, correctness: 0.35, completeness: 0.15, format: 0.2, verbosity: 0.1, fluency: 0.2, relevance: 0.2, politeness: 0.15 }, attention: 0.8, misread: 0.2, length: 0.03, lists: 0.04, keywords: 0.05, polite: 0.02, position: 0.03, noise: 0.14 },
+  { name: 'chatgpt-concise', description: 'mid-size judge told to prefer concise answers', weights: { explanation: 0.05, correctness: 0.45, completeness: 0.1, format: 0.05, verbosity: 0.3, fluency: 0.1, relevance: 0.3, politeness: 0.1 }, attention: 0.8, misread: 0.2, length: -0.03, lists: 0, keywords: 0.03, polite: 0, position: 0.03, noise: 0.14 },
+  { name: 'chatgpt-thorough', description: 'mid-size judge that equates detail with quality', weights: { explanation: 0.2, correctness: 0.4, completeness: 0.3, format: 0.05, verbosity: 0.05, fluency: 0.1, relevance: 0.05, politeness: 0.1 }, attention: 0.75, misread: 0.2, length: 0.08, lists: 0.05, keywords: 0.05, polite: 0.02, position: 0.02, noise: 0.14 },
+  { name: 'chatgpt-lists', description: 'mid-size judge fond of structured answers (lists, bullets)', weights: { explanation: 0.1, correctness: 0.4, completeness: 0.15, format: 0.3, fluency: 0.1, relevance: 0.1, politeness: 0.05 }, attention: 0.75, misread: 0.2, length: 0.03, lists: 0.12, keywords: 0.05, polite: 0, position: 0.02, noise: 0.14 },
+  { name: 'davinci-keywords', description: 'weak judge matching words of the instruction against the answer', weights: { explanation: 0.1, correctness: 0.5, completeness: 0.2, fluency: 0.15, relevance: 0.05, politeness: 0.15 }, attention: 0.55, misread: 0.25, length: 0.04, lists: 0.03, keywords: 0.3, polite: 0, position: 0.03, noise: 0.15 },
+  { name: 'davinci-first', description: 'weak judge with a strong primacy bias', weights: { explanation: 0.1, correctness: 0.5, completeness: 0.15, fluency: 0.2, relevance: 0.1, politeness: 0.15 }, attention: 0.7, misread: 0.2, length: 0.04, lists: 0.02, keywords: 0.05, polite: 0, position: 0.12, noise: 0.15 },
+  { name: 'davinci-second', description: 'weak judge with a recency bias (prefers the answer read last)', weights: { explanation: 0.1, correctness: 0.5, completeness: 0.15, fluency: 0.2, relevance: 0.1, politeness: 0.15 }, attention: 0.7, misread: 0.2, length: 0.04, lists: 0.02, keywords: 0.05, polite: 0, position: -0.1, noise: 0.15 },
+  { name: 'davinci-fluency', description: 'weak judge that reads for style: fluent, polite, no repetition', weights: { explanation: 0.05, correctness: 0.3, fluency: 0.45, verbosity: 0.1, relevance: 0.2, politeness: 0.15 }, attention: 0.7, misread: 0.25, length: 0.04, lists: 0, keywords: 0.03, polite: 0.08, position: 0.02, noise: 0.15 },
+  { name: 'davinci-lengthy', description: 'weak judge dominated by length: the longer answer looks better', weights: { explanation: 0.1, correctness: 0.5, completeness: 0.2, fluency: 0.15, relevance: 0.05, politeness: 0.15 }, attention: 0.5, misread: 0.25, length: 0.12, lists: 0.04, keywords: 0.05, polite: 0.02, position: 0.02, noise: 0.15 },
 ];
 
 const STOP = new Set(['this', 'that', 'with', 'from', 'which', 'what', 'does', 'have', 'into', 'your', 'them', 'they', 'their', 'these', 'those', 'about', 'there', 'where', 'when', 'write', 'give', 'list', 'name', 'tell', 'please', 'following', 'words', 'word', 'each', 'than', 'more', 'following', 'answer', 'short']);
@@ -147,14 +148,15 @@ export class FarmJudge implements AnnotatorWithStats {
   }
 
   /** Utility of one output as this judge perceives it (before noise and position). */
-  private utility(p: Pair, output: string, verified: Perceived | null, misread: boolean, guess: number, keywords: string[]): number {
+  private utility(p: Pair, output: string, perceived: Perceived | null, verify: boolean, misread: boolean, guess: number, keywords: string[]): number {
     const c = this.config;
     let u = 0;
-    if (verified) {
+    if (perceived) {
       let num = 0;
       let den = 0;
       for (const k in c.weights) {
-        const v = verified.features[k];
+        if (!verify && (k === 'correctness' || k === 'completeness')) continue;
+        const v = perceived.features[k];
         if (v === undefined) continue; // politeness exists only where the task asks for it
         const w = c.weights[k as GoldFeature] as number;
         num += w * (k === 'correctness' && misread ? guess : v);
@@ -174,18 +176,15 @@ export class FarmJudge implements AnnotatorWithStats {
     if (p.output_1 === p.output_2) return 0;
     const c = this.config;
     const rng = new HashRng(hashFields(this.seed ^ this.nameHash, p.instruction, p.input ?? '', p.output_1, p.output_2));
-    let g1: Perceived | null = null;
-    let g2: Perceived | null = null;
-    if (rng.next() < c.attention) {
-      const both = this.memo.pair(p); // null for an instruction the world did not write: surface cues only
-      if (both) [g1, g2] = both;
-    }
+    const verify = rng.next() < c.attention;
+    // null for an instruction the world did not write: surface cues only
+    const [g1, g2] = this.memo.pair(p) ?? [null, null];
     const m1 = rng.next() < c.misread;
     const m2 = rng.next() < c.misread;
     const guess1 = rng.next();
     const guess2 = rng.next();
     const keywords = c.keywords ? contentWords(`${p.instruction} ${p.input ?? ''}`) : [];
-    const d = this.utility(p, p.output_1, g1, m1, guess1, keywords) - this.utility(p, p.output_2, g2, m2, guess2, keywords) + c.position + c.noise * rng.normal();
+    const d = this.utility(p, p.output_1, g1, verify, m1, guess1, keywords) - this.utility(p, p.output_2, g2, verify, m2, guess2, keywords) + c.position + c.noise * rng.normal();
     return d > 0 ? 1 : d < 0 ? 2 : (rng.nextU32() & 1) + 1;
   }
 

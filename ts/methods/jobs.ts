@@ -5,7 +5,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Engine, type Model, type ModelConfig } from '../engine/index.ts';
 import { writeFileAtomic } from '../data/json.ts';
-import { formatPrompt, type AlpacaRecord } from '../data/template.ts';
+import { formatPrompt, TEMPLATE_PHRASES, type AlpacaRecord } from '../data/template.ts';
 import { Tokenizer, trainBpe } from '../tokenizer/index.ts';
 import { bestOfN, BEST_OF_N_DEFAULTS, resolveBestOfNConfig, type BestOfNConfig } from './best-of-n.ts';
 import {
@@ -288,7 +288,7 @@ export async function runSft(o: JobOptions, j: SftJob): Promise<JobResult> {
   if (j.model) ({ model, tokenizer: tok, conditioning: cond } = await loadModelFolder(engine, j.model, '--model', 'policy'));
   else {
     if (j.tokenizer) { try { tok = Tokenizer.load(j.tokenizer); } catch (e) { throw new ConfigError(`--tokenizer ${j.tokenizer}: ${(e as Error).message}`); } }
-    else tok = trainBpe(records.map((r) => `${formatPrompt(r)}${r.output}`), { vocabSize: j.vocabSize ?? 1024 });
+    else tok = trainBpe(records.map((r) => `${formatPrompt(r)}${r.output}`), { vocabSize: j.vocabSize ?? 1024, phrases: [...TEMPLATE_PHRASES] });
     try { model = engine.createModel({ ...j.architecture!, vocab_size: tok.vocabSize }, { seed }); } catch (e) { throw new ConfigError(`architecture: ${(e as Error).message}`); }
   }
   const ctx = open(o, engine, 'sft', { method: config, generation: gen, init: j.model ? { model: 'from --model' } : { architecture: j.architecture, vocabSize: j.tokenizer ? null : j.vocabSize ?? 1024 } },

@@ -65,6 +65,21 @@ function randomSentence(rng: Rng, kb: KnowledgeBase): string {
 
 const FRIENDLY_OPENERS = ['Sure!', 'Of course.', 'Here you go.'];
 
+/** Whether the text names every one of `ws` (case-insensitive words). */
+function mentions(text: string, ...ws: string[]): boolean {
+  const w = new Set(words(text));
+  return ws.every((x) => words(x).every((y) => w.has(y)));
+}
+
+/**
+ * Explanation of a short answer: 1 when the answer is stated about its subject ("17 plus 25 is 42", "A carrot is
+ * a vegetable"), so that a reader can use it without the question; 0 for a bare or vague one ("42", "It is
+ * negative.") and for no answer. Visible without checking the answer; this is where longer is better here.
+ */
+function explained(answered: boolean, context: boolean): number {
+  return answered && context ? 1 : 0;
+}
+
 function maybeTerse(flaws: Flaws, rng: Rng, sentence: string, bare: string): string {
   if (flaws.terse) return bare;
   return rng.chance(0.15) ? `${rng.pick(FRIENDLY_OPENERS)} ${sentence}` : sentence;
@@ -98,6 +113,7 @@ const list: Family<ListP> = {
   name: 'list',
   description: 'name n members of a category (optionally other than those in the input)',
   weight: 1.2,
+  explains: true,
   templates: listTemplates,
   sample(rng) {
     const t = rng.int(listTemplates.length);
@@ -124,11 +140,9 @@ const list: Family<ListP> = {
     if (fmt === 'lines') return rng.chance(0.3) ? joinList(items, 'bullets') : joinList(items, 'lines');
     if (fmt === 'comma') return joinList(items, 'comma') + (rng.chance(0.4) ? '.' : '');
     if (flaws.terse) return joinList(items, 'comma');
-    const style = rng.int(4);
-    if (style === 0) return `Here are ${NUMBER_WORDS[p.n]} ${p.exclude.length ? 'more ' : ''}${p.cat}: ${joinList(items, 'and')}.`;
-    if (style === 1) return `${capitalize(joinList(items, 'and'))}.`;
-    if (style === 2) return `Some ${p.exclude.length ? 'other ' : ''}${p.cat} are ${joinList(items, 'and')}.`;
-    return joinList(items, 'bullets');
+    if (flaws.vague) return rng.chance(0.5) ? `${capitalize(joinList(items, 'and'))}.` : joinList(items, 'bullets');
+    if (rng.chance(0.5)) return `Here are ${NUMBER_WORDS[p.n]} ${p.exclude.length ? 'more ' : ''}${p.cat}: ${joinList(items, 'and')}.`;
+    return `Some ${p.exclude.length ? 'other ' : ''}${p.cat} are ${joinList(items, 'and')}.`;
   },
   check(p, kb, output) {
     const cat = catOf(kb, p.cat)!;
@@ -136,14 +150,16 @@ const list: Family<ListP> = {
     const valid = distinct.filter((w) => kb.categoryOf.get(w) === cat.name && !p.exclude.includes(w)).length;
     const wrong = distinct.length - valid;
     const correctness = distinct.length ? valid / distinct.length : 0;
+    const fmt = LIST_FORMAT[p.t];
+    // free-form lists are complete when they say what they list ("Here are three birds: ...")
+    const framed = fmt !== undefined || mentions(output, p.cat) || mentions(output, cat.name);
     const completeness = Math.min(valid, p.n) / p.n;
     let format = 1;
-    const fmt = LIST_FORMAT[p.t];
     const lines = output.split('\n').filter((l) => l.trim()).length;
     if (fmt === 'comma' && (!output.includes(',') || lines > 1)) format = 0.3;
     if (fmt === 'lines' && lines < Math.min(p.n, distinct.length)) format = 0.3;
     if (valid + wrong > p.n) format *= 0.6; // asked for n, gave more
-    return { correctness, completeness, format };
+    return { correctness, completeness, format, explanation: explained(valid > 0, framed) };
   },
   lengthRange: (p) => [p.n, 5 + 2 * p.n],
 };
@@ -163,6 +179,7 @@ const filter: Family<FilterP> = {
   name: 'filter',
   description: 'select the members of a category from an input list',
   weight: 0.8,
+  explains: true,
   templates: filterTemplates,
   sample(rng) {
     const cat = rng.pick(CATEGORIES);
@@ -185,10 +202,8 @@ const filter: Family<FilterP> = {
     if (flaws.missing && chosen.length > 1) chosen = chosen.filter((_, i) => i !== rng.int(chosen.length));
     if (flaws.wrong && rest.length) chosen = [...chosen, rng.pick(rest)];
     if (flaws.terse) return joinList(chosen, 'comma');
-    const style = rng.int(3);
-    if (style === 0) return `The ${p.cat} are ${joinList(chosen, 'and')}.`;
-    if (style === 1) return `${capitalize(joinList(chosen, 'and'))}.`;
-    return joinList(chosen, 'comma');
+    if (flaws.vague) return rng.chance(0.5) ? `${capitalize(joinList(chosen, 'and'))}.` : joinList(chosen, 'comma');
+    return rng.chance(0.5) ? `The ${p.cat} are ${joinList(chosen, 'and')}.` : `${capitalize(joinList(chosen, 'and'))} are ${p.cat}.`;
   },
   check(p, kb, output) {
     const cat = catOf(kb, p.cat)!;
@@ -200,7 +215,8 @@ const filter: Family<FilterP> = {
     const precision = said.size ? tp / said.size : 0;
     const recall = tp / truth.size;
     const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
-    return { correctness: fp === 0 && tp === truth.size ? 1 : 0.8 * f1, completeness: recall, format: 1 };
+    const framed = mentions(output, p.cat) || mentions(output, cat.name);
+    return { correctness: fp === 0 && tp === truth.size ? 1 : 0.8 * f1, completeness: recall, explanation: explained(tp > 0, framed), format: 1 };
   },
   lengthRange: () => [2, 12],
 };
@@ -265,27 +281,29 @@ function wrongFactValue(kb: KnowledgeBase, attr: FactAttr, value: string, rng: R
   return rng.pick(others);
 }
 
-function checkFact(kb: KnowledgeBase, attr: FactAttr, want: string, output: string): CheckResult {
+function checkFact(kb: KnowledgeBase, subject: string, attr: FactAttr, want: string, output: string): CheckResult {
+  const context = mentions(output, subject);
   if (attr === 'age') {
     const ns = numbers(output);
     const w = Number(want);
-    if (!ns.length) return { correctness: 0, completeness: 0, format: 1 };
+    if (!ns.length) return { correctness: 0, completeness: 0, explanation: 0, format: 1 };
     const hit = ns.includes(w);
     const others = ns.filter((x) => x !== w).length;
     const correctness = hit ? (others ? 0.5 : 1) : Math.max(...ns.map((x) => numericCredit(x, w)));
-    return { correctness, completeness: 1, format: 1 };
+    return { correctness, completeness: 1, explanation: explained(true, context), format: 1 };
   }
   const domain = new Set(factDomain(kb, attr));
   const said = new Set(words(output).filter((w) => domain.has(w)));
-  if (!said.size) return { correctness: 0, completeness: 0, format: 1 };
+  if (!said.size) return { correctness: 0, completeness: 0, explanation: 0, format: 1 };
   const hit = said.has(want.toLowerCase());
-  return { correctness: hit ? (said.size > 1 ? 0.4 : 1) : 0, completeness: 1, format: 1 };
+  return { correctness: hit ? (said.size > 1 ? 0.4 : 1) : 0, completeness: 1, explanation: explained(true, context), format: 1 };
 }
 
 const fact: Family<FactP> = {
   name: 'fact',
   description: 'closed-book questions about the generated people and towns',
-  weight: 1.2,
+  weight: 0.6,
+  explains: true,
   templates: factTemplates,
   sample(rng, kb) {
     const t = rng.int(factSpecs.length);
@@ -308,8 +326,8 @@ const fact: Family<FactP> = {
     const bare = p.attr === 'job' || p.attr === 'pet' ? `${capitalize(article(value))} ${value}.` : `${capitalize(value)}.`;
     return maybeTerse(flaws, rng, factSentence(p.subject, p.attr, value, rng), bare);
   },
-  check: (p, kb, output) => checkFact(kb, p.attr, factValue(kb, p.subject, p.attr), output),
-  lengthRange: () => [3, 12],
+  check: (p, kb, output) => checkFact(kb, p.subject, p.attr, factValue(kb, p.subject, p.attr), output),
+  lengthRange: () => [4, 12],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -338,7 +356,8 @@ function passageSentence(p: Person, attr: PersonAttr): string {
 const reading: Family<ReadingP> = {
   name: 'reading',
   description: 'answer a question from a short input passage',
-  weight: 0.8,
+  weight: 1.0,
+  explains: true,
   templates: readingTemplates,
   sample(rng, kb) {
     const t = rng.int(readingSpecs.length);
@@ -366,8 +385,8 @@ const reading: Family<ReadingP> = {
   respond(p, kb, rng, flaws) {
     return fact.respond({ t: 0, subject: p.person, attr: p.attr }, kb, rng, flaws);
   },
-  check: (p, kb, output) => checkFact(kb, p.attr, String(kb.personByName.get(p.person)![p.attr]), output),
-  lengthRange: () => [3, 12],
+  check: (p, kb, output) => checkFact(kb, p.person, p.attr, String(kb.personByName.get(p.person)![p.attr]), output),
+  lengthRange: () => [4, 12],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -402,7 +421,8 @@ function arithValue(p: ArithP): number {
 const arithmetic: Family<ArithP> = {
   name: 'arithmetic',
   description: 'add, subtract, multiply small numbers; sum an input list',
-  weight: 1.2,
+  weight: 0.7,
+  explains: true,
   templates: arithTemplates,
   sample(rng) {
     const t = rng.int(arithSpecs.length);
@@ -438,18 +458,20 @@ const arithmetic: Family<ArithP> = {
     }
     if (flaws.terse) return String(c);
     const expr = p.nums.join(` ${OP_SIGN[p.op]} `);
-    const style = rng.int(4);
-    if (style === 0) return `${expr} = ${c}.`;
-    if (style === 1) return `The answer is ${c}.`;
-    if (style === 2 && p.op !== 'sum') return `${p.nums[0]} ${OP_WORD[p.op]} ${p.nums[1]} is ${c}.`;
-    return p.op === 'sum' ? `The sum is ${c}.` : `The result is ${c}.`;
+    if (flaws.vague) return rng.chance(0.5) ? `The answer is ${c}.` : p.op === 'sum' ? `The sum is ${c}.` : `The result is ${c}.`;
+    if (p.op === 'sum' || rng.chance(0.5)) return `${expr} = ${c}.`;
+    return `${p.nums[0]} ${OP_WORD[p.op]} ${p.nums[1]} is ${c}.`;
   },
   check(p, _kb, output) {
     const got = lastNumber(output);
     const format = p.numberOnly ? (/^\s*-?\d+\.?\s*$/.test(output) ? 1 : 0.3) : 1;
-    return { correctness: numericCredit(got, arithValue(p)), completeness: got === undefined ? 0 : 1, format };
+    // the working ("17 + 25 = 42"): the operands stated before the result (a sum needs most of them)
+    const before = numbers(output).slice(0, -1);
+    const shown = p.nums.filter((x) => before.includes(x)).length;
+    const context = p.numberOnly || shown >= (p.op === 'sum' ? Math.max(2, p.nums.length - 1) : 2);
+    return { correctness: numericCredit(got, arithValue(p)), completeness: got === undefined ? 0 : 1, explanation: explained(got !== undefined, context), format };
   },
-  lengthRange: (p) => (p.numberOnly ? [1, 1] : [3, 12]),
+  lengthRange: (p) => (p.numberOnly ? [1, 1] : [4, 12]),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -476,7 +498,7 @@ function sorted(p: SortP): string[] {
 const sort: Family<SortP> = {
   name: 'sort',
   description: 'sort an input list of numbers or words',
-  weight: 1,
+  weight: 0.6,
   templates: sortTemplates,
   sample(rng, kb) {
     const t = rng.int(sortSpecs.length);
@@ -563,7 +585,8 @@ const reverseStr = (s: string) => [...s].reverse().join('');
 const reverse: Family<ReverseP> = {
   name: 'reverse',
   description: 'spell a word backwards',
-  weight: 0.9,
+  weight: 0.4,
+  explains: true,
   templates: reverseTemplates,
   sample: (rng, kb) => ({ t: rng.int(reverseTemplates.length), word: rng.pick(kb.vocabulary.filter((w) => w.length >= 3 && reverseStr(w) !== w)) }),
   render: (p) => (reverseTemplates[p.t].input ? { instruction: reverseTemplates[p.t].text, input: p.word } : { instruction: fill(reverseTemplates[p.t], { word: p.word }), input: '' }),
@@ -577,10 +600,8 @@ const reverse: Family<ReverseP> = {
     if (flaws.wrong && r.length > 2) { const i = rng.int(r.length - 1); r = r.slice(0, i) + r[i + 1] + r[i] + r.slice(i + 2); }
     if (flaws.offByOne || flaws.missing) r = r.slice(0, -1);
     if (flaws.terse) return r;
-    const style = rng.int(3);
-    if (style === 0) return `${capitalize(p.word)} spelled backwards is ${r}.`;
-    if (style === 1) return `The reversed word is ${r}.`;
-    return r;
+    if (flaws.vague) return `The reversed word is ${r}.`;
+    return rng.chance(0.5) ? `${capitalize(p.word)} spelled backwards is ${r}.` : `${r} is ${p.word} spelled backwards.`;
   },
   check(p, _kb, output) {
     const want = reverseStr(p.word);
@@ -588,10 +609,11 @@ const reverse: Family<ReverseP> = {
     let best = '';
     let bestSim = 0;
     for (const c of cands) { const s = similarity(c, want); if (s > bestSim) { bestSim = s; best = c; } }
-    if (best === want) return { correctness: 1, completeness: 1, format: 1 };
-    return { correctness: bestSim >= 0.5 ? 0.6 * bestSim * bestSim : 0, completeness: best ? Math.min(best.length, want.length) / Math.max(best.length, want.length) : 0, format: 1 };
+    const explanation = explained(!!best, words(output).includes(p.word));
+    if (best === want) return { correctness: 1, completeness: 1, explanation, format: 1 };
+    return { correctness: bestSim >= 0.5 ? 0.6 * bestSim * bestSim : 0, completeness: best ? Math.min(best.length, want.length) / Math.max(best.length, want.length) : 0, explanation, format: 1 };
   },
-  lengthRange: () => [1, 8],
+  lengthRange: () => [3, 8],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -617,7 +639,8 @@ function countValue(p: CountP): number {
 const count: Family<CountP> = {
   name: 'count',
   description: 'count letters or words',
-  weight: 0.9,
+  weight: 0.6,
+  explains: true,
   templates: countTemplates,
   sample(rng, kb) {
     const t = rng.int(countSpecs.length);
@@ -643,19 +666,17 @@ const count: Family<CountP> = {
     if (flaws.missing) return p.kind === 'words' ? 'The sentence has several words.' : `Let us count the letters in ${p.word}.`;
     if (flaws.terse) return String(k);
     const noun = p.kind === 'words' ? 'words' : 'letters';
-    const s = rng.int(3);
-    if (p.kind === 'letter') {
-      return s === 0 ? `The letter ${p.letter} appears ${k} times in ${p.word}.` : s === 1 ? `It appears ${k} times.` : `The answer is ${k}.`;
-    }
-    if (s === 0) return p.kind === 'words' ? `The sentence has ${k} words.` : `${capitalize(p.word)} has ${k} letters.`;
-    if (s === 1) return `There are ${k} ${noun}.`;
-    return `The answer is ${k}.`;
+    if (flaws.vague) return rng.chance(0.5) ? `The answer is ${k}.` : p.kind === 'letter' ? `It appears ${k} times.` : `There are ${k} ${p.kind === 'words' ? 'of them' : noun}.`;
+    if (p.kind === 'letter') return `The letter ${p.letter} appears ${k} times in ${p.word}.`;
+    if (p.kind === 'words') return rng.chance(0.5) ? `The sentence has ${k} words.` : `There are ${k} words.`;
+    return rng.chance(0.5) ? `${capitalize(p.word)} has ${k} letters.` : `There are ${k} letters in ${p.word}.`;
   },
   check(p, _kb, output) {
     const got = lastNumber(output);
-    return { correctness: numericCredit(got, countValue(p)), completeness: got === undefined ? 0 : 1, format: 1 };
+    const context = p.kind === 'words' ? mentions(output, 'words') : mentions(output, p.word);
+    return { correctness: numericCredit(got, countValue(p)), completeness: got === undefined ? 0 : 1, explanation: explained(got !== undefined, context), format: 1 };
   },
-  lengthRange: () => [3, 10],
+  lengthRange: () => [4, 10],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -690,7 +711,7 @@ const caseTokens = (s: string) => s.match(/[A-Za-z0-9']+/g) ?? [];
 const rewrite: Family<RewriteP> = {
   name: 'rewrite',
   description: 'rewrite an input sentence in upper or lower case',
-  weight: 0.8,
+  weight: 0.7,
   templates: rewriteTemplates,
   sample(rng, kb) {
     const t = rng.int(rewriteSpecs.length);
@@ -755,7 +776,7 @@ function requestContent(request: string): string[] {
 const polite: Family<PoliteP> = {
   name: 'polite',
   description: 'rewrite a blunt request politely',
-  weight: 0.7,
+  weight: 0.9,
   templates: politeTemplates,
   sample(rng, kb) {
     const form = rng.pick(REQUEST_FORMS);
@@ -813,7 +834,8 @@ function categoryNamesIn(kb: KnowledgeBase, text: string): Set<string> {
 const classify: Family<ClassifyP> = {
   name: 'classify',
   description: 'name the category of a word',
-  weight: 0.9,
+  weight: 1.1,
+  explains: true,
   templates: classifyTemplates,
   sample(rng, kb) {
     const t = rng.int(classifyTemplates.length);
@@ -842,16 +864,16 @@ const classify: Family<ClassifyP> = {
     let c = kb.categoryOf.get(p.word)!;
     if (flaws.wrong) c = p.options.length ? rng.pick(p.options.filter((o) => o !== c)) : rng.pick(CATEGORIES.filter((x) => x.name !== c)).name;
     if (flaws.missing) return rng.pick([`It is a common thing.`, `The ${p.word} is something you see every day.`]);
-    const forms = [`${capitalize(article(p.word))} ${p.word} is ${article(c)} ${c}.`, `It is ${article(c)} ${c}.`, `The ${p.word} belongs to the ${c} category.`];
+    const forms = flaws.vague ? [`It is ${article(c)} ${c}.`] : [`${capitalize(article(p.word))} ${p.word} is ${article(c)} ${c}.`, `The ${p.word} belongs to the ${c} category.`];
     return maybeTerse(flaws, rng, rng.pick(forms), `${capitalize(c)}.`);
   },
   check(p, kb, output) {
     const said = categoryNamesIn(kb, output);
     const right = kb.categoryOf.get(p.word)!;
-    if (!said.size) return { correctness: 0, completeness: 0, format: 1 };
-    return { correctness: said.has(right) ? (said.size > 1 ? 0.3 : 1) : 0, completeness: 1, format: 1 };
+    if (!said.size) return { correctness: 0, completeness: 0, explanation: 0, format: 1 };
+    return { correctness: said.has(right) ? (said.size > 1 ? 0.3 : 1) : 0, completeness: 1, explanation: explained(true, mentions(output, p.word)), format: 1 };
   },
-  lengthRange: () => [3, 10],
+  lengthRange: () => [4, 10],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -875,7 +897,8 @@ function sentimentOf(review: string): 'positive' | 'negative' | null {
 const sentiment: Family<SentimentP> = {
   name: 'sentiment',
   description: 'classify a short review as positive or negative',
-  weight: 0.8,
+  weight: 1.0,
+  explains: true,
   templates: sentimentTemplates,
   sample(rng, kb) {
     const pos = rng.chance(0.5);
@@ -891,17 +914,19 @@ const sentiment: Family<SentimentP> = {
     let label = sentimentOf(p.review)!;
     if (flaws.wrong) label = label === 'positive' ? 'negative' : 'positive';
     if (flaws.missing) return rng.pick(['The review talks about food.', 'This is a review.']);
-    const forms = [`The sentiment is ${label}.`, `The review is ${label}.`, `It is ${label}.`];
+    const forms = flaws.vague ? [`It is ${label}.`] : [`The sentiment is ${label}.`, `The review is ${label}.`];
     return maybeTerse(flaws, rng, rng.pick(forms), `${capitalize(label)}.`);
   },
   check(p, _kb, output) {
     const w = new Set(words(output));
     const want = sentimentOf(p.review)!;
     const other = want === 'positive' ? 'negative' : 'positive';
-    if (!w.has(want) && !w.has(other)) return { correctness: 0, completeness: 0, format: 1 };
-    return { correctness: w.has(want) ? (w.has(other) ? 0.3 : 1) : 0, completeness: 1, format: 1 };
+    if (!w.has(want) && !w.has(other)) return { correctness: 0, completeness: 0, explanation: 0, format: 1 };
+    const cue = words(p.review).some((x) => (POSITIVE.includes(x) || NEGATIVE.includes(x)) && w.has(x));
+    const context = w.has('review') || w.has('sentiment') || cue;
+    return { correctness: w.has(want) ? (w.has(other) ? 0.3 : 1) : 0, completeness: 1, explanation: explained(true, context), format: 1 };
   },
-  lengthRange: () => [3, 8],
+  lengthRange: () => [4, 10],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -928,7 +953,8 @@ function compareWinner(p: CompareP, kb: KnowledgeBase): string {
 const compare: Family<CompareP> = {
   name: 'compare',
   description: 'compare two numbers, ages or word lengths',
-  weight: 0.9,
+  weight: 1.0,
+  explains: true,
   templates: compareTemplates,
   sample(rng, kb) {
     const t = rng.int(compareSpecs.length);
@@ -961,17 +987,18 @@ const compare: Family<CompareP> = {
     if (flaws.wrong) [w, l] = [l, w];
     if (flaws.missing) return rng.pick(['It is hard to say.', `Both are worth comparing.`]);
     const rel: Record<CompareKind, string> = { larger: 'larger', smaller: 'smaller', older: 'older', younger: 'younger', longer: 'longer' };
-    const forms = [`${w} is ${rel[p.kind]}.`, `${w} is ${rel[p.kind]} than ${l}.`, p.kind === 'longer' ? `The word ${w} is longer.` : `The answer is ${w}.`];
+    const forms = flaws.vague ? [`${w} is ${rel[p.kind]}.`, p.kind === 'longer' ? `The word ${w} is longer.` : `The answer is ${w}.`] : [`${w} is ${rel[p.kind]} than ${l}.`];
     return maybeTerse(flaws, rng, rng.pick(forms), `${w}.`);
   },
   check(p, kb, output) {
     // the first option named is the answer ("43 is larger than 34")
     const toks = p.kind === 'older' || p.kind === 'younger' ? output.match(/[A-Za-z]+/g) ?? [] : p.kind === 'longer' ? words(output) : numbers(output).map(String);
     const first = toks.find((t) => t === p.x || t === p.y);
-    if (!first) return { correctness: 0, completeness: 0, format: 1 };
-    return { correctness: first === compareWinner(p, kb) ? 1 : 0, completeness: 1, format: 1 };
+    if (!first) return { correctness: 0, completeness: 0, explanation: 0, format: 1 };
+    const both = toks.includes(p.x) && toks.includes(p.y);
+    return { correctness: first === compareWinner(p, kb) ? 1 : 0, completeness: 1, explanation: explained(true, both), format: 1 };
   },
-  lengthRange: () => [2, 9],
+  lengthRange: () => [4, 10],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1020,7 +1047,7 @@ const ABOUT_FORMS: Record<string, string[]> = {
 const write: Family<WriteP> = {
   name: 'write',
   description: 'short open-ended writing: greetings, thank-you notes, invitations, a sentence about a thing',
-  weight: 1,
+  weight: 1.1,
   templates: writeTemplates,
   sample(rng, kb) {
     const t = rng.int(writeSpecs.length);

@@ -14,6 +14,8 @@ export interface Flaws {
   missing?: boolean;
   /** answer bare (no sentence around it) */
   terse?: boolean;
+  /** answer in a sentence that does not say what it is about ("The answer is 42." instead of "17 plus 25 is 42.") */
+  vague?: boolean;
 }
 
 /** Task-specific feature scores in [0, 1] (the generic ones are computed in grade.ts). */
@@ -21,6 +23,8 @@ export interface CheckResult {
   correctness: number;
   completeness: number;
   format: number;
+  /** answers stated about their subject (families with short answers only) */
+  explanation?: number;
   politeness?: number;
 }
 
@@ -43,6 +47,8 @@ export interface Family<P = any> {
   check(p: P, kb: KnowledgeBase, output: string): CheckResult;
   /** ideal response length in whitespace tokens [lo, hi] */
   lengthRange(p: P): [number, number];
+  /** whether answers are graded on explanation (stated about their subject); short-answer families */
+  readonly explains?: boolean;
   /** whether the instruction asks for politeness (the politeness feature then counts) */
   asksPoliteness?(p: P): boolean;
 }

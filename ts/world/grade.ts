@@ -1,7 +1,7 @@
 // Gold quality: named feature scores in [0, 1] and their documented combination (docs/world.md).
 import type { Family } from './family.ts';
 import type { KnowledgeBase } from './kb.ts';
-import { clamp01, rawTokens, repetition } from './text.ts';
+import { clamp01, fillerCount, rawTokens, repetition } from './text.ts';
 
 export interface GoldScore {
   /** correctness, completeness, format, verbosity, fluency; politeness only where the task asks for it */
@@ -12,18 +12,25 @@ export interface GoldScore {
   task?: string;
 }
 
-export const FEATURE_NAMES = ['correctness', 'completeness', 'format', 'verbosity', 'fluency', 'politeness'] as const;
+export const FEATURE_NAMES = ['correctness', 'completeness', 'explanation', 'format', 'verbosity', 'fluency', 'relevance', 'politeness'] as const;
 export type FeatureName = (typeof FEATURE_NAMES)[number];
 
 /** Gold weights; politeness counts only where the task asks for it. The total renormalizes. */
 export const GOLD_WEIGHTS: Readonly<Record<FeatureName, number>> = {
-  correctness: 0.55,
-  completeness: 0.15,
-  format: 0.08,
-  verbosity: 0.1,
-  fluency: 0.12,
+  correctness: 0.4,
+  completeness: 0.12,
+  explanation: 0.12,
+  format: 0.06,
+  verbosity: 0.08,
+  fluency: 0.1,
+  relevance: 0.15,
   politeness: 0.15,
 };
+
+/** Relevance: each off-topic filler sentence costs 0.35. */
+export function relevanceScore(output: string): number {
+  return clamp01(1 - 0.35 * fillerCount(output));
+}
 
 /** 1 inside [lo, hi] words; linear below, exponential decay above (scale: hi words). */
 export function verbosityScore(nWords: number, lo: number, hi: number): number {
@@ -61,7 +68,8 @@ export function gradeTask<P>(family: Family<P>, params: P, kb: KnowledgeBase, ou
   const text = output.trim();
   const asksPoliteness = family.asksPoliteness?.(params) ?? false;
   if (!text) {
-    const features: Record<string, number> = { correctness: 0, completeness: 0, format: 0, verbosity: 0, fluency: 0 };
+    const features: Record<string, number> = { correctness: 0, completeness: 0, format: 0, verbosity: 0, fluency: 0, relevance: 0 };
+    if (family.explains) features.explanation = 0;
     if (asksPoliteness) features.politeness = 0;
     return { features, total: 0, task: family.name };
   }
@@ -73,7 +81,9 @@ export function gradeTask<P>(family: Family<P>, params: P, kb: KnowledgeBase, ou
     format: clamp01(c.format),
     verbosity: verbosityScore(rawTokens(text).length, lo, hi),
     fluency: fluencyScore(text),
+    relevance: relevanceScore(text),
   };
+  if (c.explanation !== undefined) features.explanation = clamp01(c.explanation);
   if (asksPoliteness) features.politeness = clamp01(c.politeness ?? 0);
   return { features, total: combine(features), task: family.name };
 }

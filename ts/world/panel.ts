@@ -40,7 +40,7 @@ export const PANEL_DEFAULTS: Readonly<Required<PanelOptions>> = {
   raters: 16,
   size: 5,
   weightSpread: 0.5,
-  noise: 0.18,
+  noise: 0.22,
   lengthBias: 0.095,
   lengthBiasSpread: 1,
   positionBias: 0.005,

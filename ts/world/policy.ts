@@ -2,7 +2,7 @@
 // role of Alpaca's davinci-generated outputs) and the reference policy (the Davinci-003 role in evaluation).
 import type { Flaws } from './family.ts';
 import { Rng, hashParts } from './rng.ts';
-import { sentences } from './text.ts';
+import { FILLER_SENTENCES, sentences } from './text.ts';
 import type { Task, World } from './index.ts';
 
 export interface ResponderOptions {
@@ -25,14 +25,26 @@ export interface MistakeRates {
   missing: number;
   repetition: number;
   rambling: number;
+  vague: number;
 }
 
-export const DEFAULT_RATES: Readonly<MistakeRates> = { wrong: 0.5, offByOne: 0.25, missing: 0.3, repetition: 0.3, rambling: 0.3 };
+export const DEFAULT_RATES: Readonly<MistakeRates> = { wrong: 0.5, offByOne: 0.25, missing: 0.3, repetition: 0.3, rambling: 0.3, vague: 0.6 };
 
 /** Demonstrator: decent but imperfect, like Alpaca's generated demonstrations. */
-export const DEMONSTRATOR: Readonly<ResponderOptions> = { name: 'farm-demonstrator', quality: 0.72, verbosity: 0.3, terseness: 0.25 };
-/** Reference policy: better and wordier, like text-davinci-003. */
-export const REFERENCE: Readonly<ResponderOptions> = { name: 'farm-reference', quality: 0.82, verbosity: 0.5, terseness: 0.15 };
+export const DEMONSTRATOR: Readonly<ResponderOptions> = {
+  name: 'farm-demonstrator', quality: 0.72, verbosity: 0.3, terseness: 0.3,
+  // sloppy in style as Alpaca's generated demonstrations were: padding (25%) and vague answers (28%) that
+  // readers notice, so that a model trained on them leaves room for feedback to improve on
+  rates: { rambling: 0.9, vague: 1 },
+};
+/**
+ * Reference policy (the text-davinci-003 role in evaluation): chattier than the demonstrator and often wrong.
+ * Calibrated so that the trained SFT model of the quick preset wins about 40% against it under the human
+ * panel, as AlpacaFarm's SFT 10k did against Davinci-003 (44.3%): the demonstrator itself is far better than
+ * what a farm-size model learns from it, so a reference of the demonstrator's quality would put every method
+ * near 15% and compress their differences.
+ */
+export const REFERENCE: Readonly<ResponderOptions> = { name: 'farm-reference', quality: 0.3, verbosity: 0.5, terseness: 0.3, rates: { wrong: 0.8 } };
 
 export interface Responder {
   readonly name: string;
@@ -43,14 +55,7 @@ export interface Responder {
 }
 
 const FRIENDLY = ['I hope this helps!', 'Let me know if you need anything else.', 'Have a nice day!', 'I hope that answers your question.'];
-const RAMBLE = [
-  'There are many things to think about here.',
-  'This is a common question on the farm.',
-  'Many people ask about this.',
-  'It is always a good idea to think carefully.',
-  'Life on the farm is busy in the spring.',
-  'Some people like to check these things twice.',
-];
+const RAMBLE = FILLER_SENTENCES;
 const UNKNOWN = ['I am not sure how to answer that.', 'I do not know.'];
 
 function addSentence(text: string, extra: string): string {
@@ -86,6 +91,7 @@ export function createResponder(world: World, opts: ResponderOptions = {}): Resp
       offByOne: rng.chance(r.offByOne * err),
       missing: rng.chance(r.missing * err),
       terse: rng.chance(options.terseness),
+      vague: rng.chance(r.vague * err),
     };
     let text = world.family(task.family).respond(task.params, world.kb, rng, flaws);
     if (rng.chance(r.rambling * err)) for (const s of rng.sample(RAMBLE, rng.range(2, 3))) text = addSentence(text, s);

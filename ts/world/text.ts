@@ -110,3 +110,33 @@ export function clamp01(x: number): number {
 export function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+/**
+ * Off-topic sentences that responders pad answers with (the world's own inventory: a model trained on its
+ * demonstrations learns exactly these). Gold counts them against relevance; friendly closings are not filler.
+ */
+export const FILLER_SENTENCES: readonly string[] = [
+  'There are many things to think about here.',
+  'This is a common question on the farm.',
+  'Many people ask about this.',
+  'It is always a good idea to think carefully.',
+  'Life on the farm is busy in the spring.',
+  'Some people like to check these things twice.',
+];
+
+const FILLER_WORDS = FILLER_SENTENCES.map((f) => words(f));
+
+/** Sentences of `text` that read as filler: most of their words are those of one filler sentence. */
+export function fillerCount(text: string): number {
+  let n = 0;
+  for (const s of sentences(text)) {
+    const w = words(s);
+    if (w.length < 3) continue;
+    for (const f of FILLER_WORDS) {
+      let hit = 0;
+      for (const x of w) if (f.includes(x)) hit++;
+      if (hit / Math.max(w.length, f.length) >= 0.6) { n++; break; }
+    }
+  }
+  return n;
+}

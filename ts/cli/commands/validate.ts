@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { Engine } from '../../engine/index.ts';
 import { METHODS, type MethodName } from '../../experiments/pipeline.ts';
 import { presetByName } from '../../experiments/presets.ts';
-import { runValidate } from '../../experiments/validate.ts';
+import { runValidate, VALIDATE_METHODS } from '../../experiments/validate.ts';
 import { reportAtEnd } from './report.ts';
 import { fmtTime, terminalProgress } from '../progress.ts';
 import { stageLine } from './run.ts';
@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .addOption(new Option('--preset <name>', 'quick (about 15 minutes), standard (about an hour), smoke (seconds, for tests)').choices(PRESETS).default('quick'))
     .option('--seed <n>', 'world seed; every other seed follows it (default: the preset\'s)', int('--seed', 0))
     .option('--output-dir <dir>', 'the run folder (default runs/validate-<preset>)')
-    .option('--methods <list>', `comma-separated subset of ${METHODS.join(', ')} (SFT always runs)`, list)
+    .option('--methods <list>', `comma-separated subset of ${METHODS.join(', ')} (SFT always runs; default: the paper's ${VALIDATE_METHODS.length - 1} methods and SFT)`, list)
     .option('--only <stages>', 'run only these stages and what they need (names or prefixes)', list)
     .option('--force', 'delete the run folder first')
     .option('--threads <n>', 'native threads', int('--threads', 1), 2)
