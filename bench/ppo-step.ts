@@ -3,7 +3,8 @@
 // Target (DESIGN.md section 7): GAE, losses and KL together under 2% of the step.
 import { Engine } from '../ts/engine/index.ts';
 import { native } from '../ts/engine/native.ts';
-import { ppoStep, type Rollouts } from '../ts/engine/ppo.ts';
+import { ppoStep } from '../ts/engine/ppo.ts';
+import { syntheticRollouts } from '../ts/engine/workloads.ts';
 import { gae, klPenalizedRewards, ppoLoss, whiten } from '../ts/engine/rl.ts';
 import { emit, flag, median, quick, timeit } from './_lib.ts';
 import { cudaBench } from './_cuda.ts';
@@ -21,15 +22,8 @@ const engine = await Engine.create({ threads, seed: 1 });
 const policy = engine.createModel(cfg), ref = engine.createModel(cfg);
 ref.copyFrom(policy);
 
-// Rollouts: deterministic pseudo-random tokens, ragged response lengths (right padding).
-const tokens = new Int32Array(B * T), mask = new Uint8Array(B * T), scores = new Float32Array(B);
-for (let b = 0; b < B; b++) {
-  const len = R - (b % 8) * 4;
-  for (let t = 0; t < T; t++) tokens[b * T + t] = ((b * 131 + t * 2654435761) >>> 0) % cfg.vocab_size;
-  for (let t = P - 1; t < P - 1 + len && t < T - 1; t++) mask[b * T + t] = 1;
-  scores[b] = Math.sin(b);
-}
-const rollouts: Rollouts = { tokens, batch: B, seqLen: T, responseMask: mask, scores };
+const rollouts = syntheticRollouts(B, P, R, cfg.vocab_size);
+const { responseMask: mask, scores } = rollouts;
 
 // The kernels alone, on the same batch (what a phase runs: rewards, 2 whitenings, GAE, one loss per micro-batch
 // covering every rollout once per epoch; timed here as full-batch calls, 2 epochs).

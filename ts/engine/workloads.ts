@@ -27,6 +27,20 @@ export interface Workload {
 }
 
 /** Deterministic pseudo-random tokens and next-token targets for [B, T]. */
+/** Deterministic pseudo-random rollouts of P prompt + R response tokens with ragged response lengths (right
+ * padding) and scores sin(b): the PPO phase of `farm profile` and `bench ppo-step`. */
+export function syntheticRollouts(B: number, P: number, R: number, V: number): Rollouts {
+  const T = P + R;
+  const tokens = new Int32Array(B * T), mask = new Uint8Array(B * T), scores = new Float32Array(B);
+  for (let b = 0; b < B; b++) {
+    const len = R - (b % 8) * 4;
+    for (let t = 0; t < T; t++) tokens[b * T + t] = ((b * 131 + t * 2654435761) >>> 0) % V;
+    for (let t = P - 1; t < P - 1 + len && t < T - 1; t++) mask[b * T + t] = 1;
+    scores[b] = Math.sin(b);
+  }
+  return { tokens, batch: B, seqLen: T, responseMask: mask, scores };
+}
+
 export function syntheticBatch(B: number, T: number, V: number) {
   const tokens = new Int32Array(B * T), targets = new Int32Array(B * T), weights = new Float32Array(B * T).fill(1 / (B * T));
   for (let i = 0; i < tokens.length; i++) {
@@ -87,14 +101,7 @@ export const WORKLOADS: Record<string, Workload> = {
       const policy = engine.createModel(cfg), ref = engine.createModel(cfg);
       ref.copyFrom(policy);
       const B = opts.quick ? 16 : 64, P = 64, R = 64, T = P + R;
-      const tokens = new Int32Array(B * T), mask = new Uint8Array(B * T), scores = new Float32Array(B);
-      for (let b = 0; b < B; b++) {
-        const len = R - (b % 8) * 4;
-        for (let t = 0; t < T; t++) tokens[b * T + t] = ((b * 131 + t * 2654435761) >>> 0) % cfg.vocab_size;
-        for (let t = P - 1; t < P - 1 + len && t < T - 1; t++) mask[b * T + t] = 1;
-        scores[b] = Math.sin(b);
-      }
-      const rollouts: Rollouts = { tokens, batch: B, seqLen: T, responseMask: mask, scores };
+      const rollouts = syntheticRollouts(B, P, R, cfg.vocab_size);
       const config = { miniBatchSize: B / 2, gradientAccumulationSteps: 4, ppoEpochs: 2 };
       return {
         run: () => engine.ppoStep({ policy, ref, rollouts, config }), tokens: B * T, unit: 'rollout tokens', model: policy,
